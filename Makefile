@@ -1,0 +1,161 @@
+# associate-operator: run `make help` for the targets.
+
+IMG ?= ghcr.io/assocsync/associate-operator:dev
+
+# Tool versions, all built from Go modules into bin/.
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.1
+HELM_VERSION ?= v3.22.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOVULNCHECK_VERSION ?= v1.1.4
+GOTESTSUM_VERSION ?= v1.13.0
+
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+HELM ?= $(LOCALBIN)/helm
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+KUBECTL ?= kubectl
+
+# The manager binary is built here exactly as the Dockerfile builds it.
+GO_BUILD_FLAGS = -trimpath -ldflags="-s -w"
+TEST_TIMEOUT ?= 20m
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRDs and the manager's ClusterRole from the markers.
+	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." paths="./internal/..." output:crd:artifacts:config=config/crd/bases
+	@mkdir -p charts/associate-operator/crds && cp config/crd/bases/*.yaml charts/associate-operator/crds/ 2>/dev/null || true
+
+.PHONY: generate
+generate: controller-gen ## Generate the DeepCopy methods.
+	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: test
+test: manifests generate envtest-assets helm ## Run every test: unit, envtest, fuzz seed corpora and e2e.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" HELM="$(HELM)" go test -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: fuzz
+fuzz: ## Fuzz the webhook handler for 60 s (not in CI).
+	go test ./internal/ingress -run '^$$' -fuzz FuzzHandler -fuzztime 60s
+
+.PHONY: bench
+bench: envtest-assets ## Run the benchmarks; results in bench/results.txt.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/bench.sh
+
+.PHONY: lint
+lint: golangci-lint govulncheck ## Run golangci-lint and govulncheck (offline database).
+	"$(GOLANGCI_LINT)" run ./...
+	hack/govulncheck.sh
+
+##@ Local control plane
+
+.PHONY: envtest-assets
+envtest-assets: ## Make sure etcd and kube-apiserver exist (KUBEBUILDER_ASSETS, or built into bin/k8s).
+	@hack/envtest-assets.sh >/dev/null
+
+.PHONY: envtest-path
+envtest-path: ## Print the directory holding etcd and kube-apiserver.
+	@hack/envtest-assets.sh
+
+.PHONY: run
+run: manifests envtest-assets ## Run the operator: against your cluster, or a local control plane when there is none.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./hack/localrun
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the manager binary, as the Dockerfile does.
+	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o bin/manager ./cmd
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the container image.
+	docker push $(IMG)
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs (and every Associate) from the cluster.
+	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator with kustomize to the current cluster.
+	$(KUBECTL) kustomize config/default | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove the kustomize deployment.
+	$(KUBECTL) kustomize config/default | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart.
+	"$(HELM)" lint --strict charts/associate-operator
+
+.PHONY: helm-template
+helm-template: helm ## Render the Helm chart with its default values.
+	"$(HELM)" template associate-operator charts/associate-operator --namespace associate-operator-system
+
+##@ Tools
+
+$(LOCALBIN):
+	mkdir -p "$(LOCALBIN)"
+
+.PHONY: controller-gen
+controller-gen: $(LOCALBIN) ## Build controller-gen into bin/.
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: kustomize
+kustomize: $(LOCALBIN) ## Build kustomize into bin/.
+	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+.PHONY: helm
+helm: $(LOCALBIN) ## Build helm into bin/.
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
+
+.PHONY: golangci-lint
+golangci-lint: $(LOCALBIN) ## Build golangci-lint into bin/.
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: govulncheck
+govulncheck: $(LOCALBIN) ## Build govulncheck into bin/.
+	$(call go-install-tool,$(LOCALBIN)/govulncheck,golang.org/x/vuln/cmd/govulncheck,$(GOVULNCHECK_VERSION))
+
+# go-install-tool builds $(2)@$(3) into $(1)-$(3) once and links $(1) to it.
+define go-install-tool
+@[ -f "$(1)-$(3)" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$(1)-$(3)" ] || { \
+set -e; \
+echo "building $(2)@$(3) into $(LOCALBIN)"; \
+rm -f "$(1)"; \
+GOBIN="$(LOCALBIN)" go install $(2)@$(3); \
+mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)"; \
+} ; \
+ln -sf "$(1)-$(3)" "$(1)"
+endef
