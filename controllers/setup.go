@@ -1,4 +1,5 @@
-// Package controllers holds the operator's reconcilers.
+// Package controllers holds the operator's reconcilers: Associates, ProvisioningPolicies
+// and WebhookReceivers. They run on the elected leader only.
 package controllers
 
 import (
@@ -9,11 +10,20 @@ import (
 
 // Options configures the reconcilers.
 type Options struct {
-	// TombstoneTTL is how long a deleted associate's tombstone lives before it is collected.
+	// TombstoneTTL is how long a deleted associate's tombstone lives.
 	TombstoneTTL time.Duration
 }
 
 // Setup registers every reconciler with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
+	for _, setup := range []func(ctrl.Manager, Options) error{
+		setupAssociateReconciler,
+		setupProvisioningPolicyReconciler,
+		setupWebhookReceiverReconciler,
+	} {
+		if err := setup(mgr, opts); err != nil {
+			return err
+		}
+	}
 	return nil
 }
