@@ -81,7 +81,8 @@ envtest-path: ## Print the directory holding etcd and kube-apiserver.
 
 .PHONY: run
 run: manifests envtest-assets ## Run the operator: against your cluster, or a local control plane when there is none.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./hack/localrun
+	go build -o bin/localrun ./hack/localrun
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" bin/localrun
 
 ##@ Build
 

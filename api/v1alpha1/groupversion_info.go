@@ -20,7 +20,6 @@ var (
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
-
 // register adds the given kinds of this group-version to every scheme built from SchemeBuilder.
 func register(objects ...runtime.Object) {
 	SchemeBuilder.Register(func(s *runtime.Scheme) error {

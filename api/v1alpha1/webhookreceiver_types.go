@@ -97,8 +97,8 @@ type WebhookRegistration struct {
 }
 
 // WebhookReceiverSpec configures one webhook endpoint.
-// +kubebuilder:validation:XValidation:rule="!has(self.api) || (has(self.tenant) && self.tenant != '')",message="spec.tenant is required when spec.api is set"
-// +kubebuilder:validation:XValidation:rule="!has(self.registration) || !self.registration.enabled || (has(self.registration.targetURL) && self.registration.targetURL != '')",message="spec.registration.targetURL is required when registration is enabled"
+// +kubebuilder:validation:XValidation:rule="!has(self.api) || (has(self.tenant) && size(self.tenant) > 0)",message="spec.tenant is required when spec.api is set"
+// +kubebuilder:validation:XValidation:rule="!has(self.registration) || !self.registration.enabled || (has(self.registration.targetURL) && size(self.registration.targetURL) > 0)",message="spec.registration.targetURL is required when registration is enabled"
 // +kubebuilder:validation:XValidation:rule="!has(self.registration) || !self.registration.enabled || has(self.api)",message="spec.api is required when registration is enabled"
 type WebhookReceiverSpec struct {
 	// secretRef names the Secret that holds the signing secret(s) shared with SuperOffice.
