@@ -1,0 +1,422 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/assocsync/associate-operator/internal/testenv"
+)
+
+const (
+	releaseName      = "associate-operator"
+	releaseNamespace = "associate-operator-system"
+	// A helm built with `go install` assumes Kubernetes v1.20 when no cluster is asked,
+	// which the chart's kubeVersion (>=1.28) refuses: render for the version under test.
+	renderKubeVersion = "1.37.2"
+)
+
+// helmTemplate renders the chart as the release under test with extra helm arguments.
+func helmTemplate(t *testing.T, args ...string) ([]*unstructured.Unstructured, error) {
+	t.Helper()
+	requireTools(t)
+	cmdArgs := append([]string{"template", releaseName, chartDir(),
+		"--namespace", releaseNamespace, "--kube-version", renderKubeVersion}, args...)
+	cmd := exec.Command(tools.helm, cmdArgs...)
+	cmd.Env = append(os.Environ(), helmHomeEnv(t)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, errors.New(strings.TrimSpace(stderr.String()))
+	}
+	return decodeObjects(t, stdout.Bytes()), nil
+}
+
+// helmHomeEnv keeps helm's cache, config and data out of the user's home.
+func helmHomeEnv(t *testing.T) []string {
+	dir := t.TempDir()
+	return []string{
+		"HELM_CACHE_HOME=" + filepath.Join(dir, "cache"),
+		"HELM_CONFIG_HOME=" + filepath.Join(dir, "config"),
+		"HELM_DATA_HOME=" + filepath.Join(dir, "data"),
+	}
+}
+
+func decodeObjects(t *testing.T, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var objects []*unstructured.Unstructured
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := decoder.Decode(&obj.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objects
+			}
+			t.Fatalf("helm rendered YAML that does not decode: %v", err)
+		}
+		if len(obj.Object) > 0 {
+			objects = append(objects, obj)
+		}
+	}
+}
+
+// byKind indexes rendered objects as "Kind/name".
+func byKind(objects []*unstructured.Unstructured) map[string]*unstructured.Unstructured {
+	index := map[string]*unstructured.Unstructured{}
+	for _, obj := range objects {
+		index[obj.GetKind()+"/"+obj.GetName()] = obj
+	}
+	return index
+}
+
+func kinds(objects []*unstructured.Unstructured) []string {
+	var out []string
+	for _, obj := range objects {
+		out = append(out, obj.GetKind())
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func managerArgs(t *testing.T, objects []*unstructured.Unstructured) []string {
+	t.Helper()
+	deployment := byKind(objects)["Deployment/"+releaseName]
+	if deployment == nil {
+		t.Fatalf("no Deployment %s rendered; got kinds %v", releaseName, kinds(objects))
+	}
+	containers, _, _ := unstructured.NestedSlice(deployment.Object, "spec", "template", "spec", "containers")
+	if len(containers) != 1 {
+		t.Fatalf("Deployment has %d containers, want 1 (manager)", len(containers))
+	}
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	return args
+}
+
+// rulesGrantingStar lists every RBAC rule of the rendered Roles and ClusterRoles that
+// holds "*" in any field.
+func rulesGrantingStar(objects []*unstructured.Unstructured) []string {
+	var found []string
+	for _, obj := range objects {
+		if obj.GetKind() != "Role" && obj.GetKind() != "ClusterRole" {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(obj.Object, "rules")
+		for _, rule := range rules {
+			for _, field := range []string{"apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"} {
+				values, _, _ := unstructured.NestedStringSlice(rule.(map[string]any), field)
+				if slices.Contains(values, "*") {
+					found = append(found, obj.GetKind()+"/"+obj.GetName()+": "+field)
+				}
+			}
+		}
+	}
+	return found
+}
+
+func TestChartDefaultInstallRendersTheOperatorWithoutHooksOrWildcards(t *testing.T) {
+	objects, err := helmTemplate(t)
+	if err != nil {
+		t.Fatalf("the default values must render: %v", err)
+	}
+	index := byKind(objects)
+	for _, want := range []string{
+		"CustomResourceDefinition/associates.superoffice.assocsync.io",
+		"CustomResourceDefinition/webhookreceivers.superoffice.assocsync.io",
+		"CustomResourceDefinition/provisioningpolicies.superoffice.assocsync.io",
+		"ServiceAccount/" + releaseName,
+		"ClusterRole/" + releaseName,
+		"ClusterRoleBinding/" + releaseName,
+		"Role/" + releaseName + "-leader-election",
+		"RoleBinding/" + releaseName + "-leader-election",
+		"Service/" + releaseName + "-webhook",
+		"Service/" + releaseName + "-metrics",
+		"Deployment/" + releaseName,
+		"PodDisruptionBudget/" + releaseName,
+	} {
+		if index[want] == nil {
+			t.Errorf("default install lacks %s; rendered kinds %v", want, kinds(objects))
+		}
+	}
+	for _, optional := range []string{"Ingress", "ServiceMonitor", "ConfigMap", "Job", "Pod"} {
+		if slices.Contains(kinds(objects), optional) {
+			t.Errorf("default install renders a %s; optional parts must default to off and no hook Job may run", optional)
+		}
+	}
+	for _, obj := range objects {
+		for key := range obj.GetAnnotations() {
+			if strings.HasPrefix(key, "helm.sh/hook") {
+				t.Errorf("%s/%s carries %s: the default install must run no hooks", obj.GetKind(), obj.GetName(), key)
+			}
+		}
+		if obj.GetKind() == "CustomResourceDefinition" && obj.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("CRD %s lacks helm.sh/resource-policy: keep; crds.keep defaults to true", obj.GetName())
+		}
+	}
+	if stars := rulesGrantingStar(objects); len(stars) > 0 {
+		t.Errorf("RBAC rules must never hold \"*\", found: %v", stars)
+	}
+
+	deployment := index["Deployment/"+releaseName]
+	// Decoded YAML numbers are float64.
+	replicas, _, _ := unstructured.NestedFieldNoCopy(deployment.Object, "spec", "replicas")
+	if fmt.Sprint(replicas) != "2" {
+		t.Errorf("Deployment replicas = %v, want 2", replicas)
+	}
+	sa, _, _ := unstructured.NestedString(deployment.Object, "spec", "template", "spec", "serviceAccountName")
+	if sa != releaseName {
+		t.Errorf("Deployment serviceAccountName = %q, want the release's ServiceAccount %q", sa, releaseName)
+	}
+	args := managerArgs(t, objects)
+	for _, want := range []string{
+		"--leader-elect", "--leader-election-namespace=" + releaseNamespace,
+		"--webhook-bind-address=:8082", "--metrics-bind-address=:8080",
+		"--health-probe-bind-address=:8081", "--tombstone-ttl=72h",
+	} {
+		if !slices.Contains(args, want) {
+			t.Errorf("manager args %v lack %s", args, want)
+		}
+	}
+	containers, _, _ := unstructured.NestedSlice(deployment.Object, "spec", "template", "spec", "containers")
+	manager := containers[0].(map[string]any)
+	for path, want := range map[string]any{
+		"securityContext.runAsNonRoot":             true,
+		"securityContext.readOnlyRootFilesystem":   true,
+		"securityContext.allowPrivilegeEscalation": false,
+		"securityContext.seccompProfile.type":      "RuntimeDefault",
+		"livenessProbe.httpGet.path":               "/healthz",
+		"readinessProbe.httpGet.path":              "/readyz",
+	} {
+		got, _, _ := unstructured.NestedFieldNoCopy(manager, strings.Split(path, ".")...)
+		if got != want {
+			t.Errorf("manager container %s = %v, want %v", path, got, want)
+		}
+	}
+	drop, _, _ := unstructured.NestedStringSlice(manager, "securityContext", "capabilities", "drop")
+	if !slices.Equal(drop, []string{"ALL"}) {
+		t.Errorf("manager container drops capabilities %v, want [ALL]", drop)
+	}
+	for _, resource := range []string{"requests", "limits"} {
+		if _, ok, _ := unstructured.NestedMap(manager, "resources", resource); !ok {
+			t.Errorf("manager container has no resources.%s", resource)
+		}
+	}
+}
+
+func TestChartValuesSchemaRefusesWrongTypesAndUnknownKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // a fragment of helm's complaint
+	}{
+		{"a string for replicaCount", []string{"--set", "replicaCount=two"}, "/replicaCount"},
+		{"an unknown top-level key", []string{"--set", "replicas=3"}, "'replicas' not allowed"},
+		{"an unknown key under image", []string{"--set", "image.name=x"}, "'name' not allowed"},
+		{"an unknown key under metrics.serviceMonitor", []string{"--set", "metrics.serviceMonitor.interval=30s"}, "'interval' not allowed"},
+		{"a string for webhook.port", []string{"--set", "webhook.port=http"}, "/webhook/port"},
+		{"a negative webhook.maxBodyBytes", []string{"--set", "webhook.maxBodyBytes=-1"}, "/webhook/maxBodyBytes"},
+		{"a string for crds.keep", []string{"--set-string", "crds.keep=yes"}, "/crds/keep"},
+		{"a tombstoneTTL that is no duration", []string{"--set", "tombstoneTTL=3 days"}, "/tombstoneTTL"},
+		{"a misspelt securityContext field", []string{"--set", "securityContext.runAsNonroot=true"}, "'runAsNonroot' not allowed"},
+		{"an extra arg that is not a flag", []string{"--set", "extraArgs[0]=debug"}, "/extraArgs/0"},
+		{"an extra RBAC rule granting every verb", []string{"--set", "rbac.extraRules[0].apiGroups[0]=", "--set", "rbac.extraRules[0].resources[0]=configmaps", "--set", "rbac.extraRules[0].verbs[0]=*"}, "/rbac/extraRules/0/verbs/0"},
+		{"an extra RBAC rule on every resource", []string{"--set", "rbac.extraRules[0].apiGroups[0]=", "--set", "rbac.extraRules[0].resources[0]=*", "--set", "rbac.extraRules[0].verbs[0]=get"}, "/rbac/extraRules/0/resources/0"},
+		{"an Ingress without a host", []string{"--set", "ingress.enabled=true"}, "ingress.host is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := helmTemplate(t, tt.args...)
+			if err == nil {
+				t.Fatalf("helm template %v succeeded; the chart must refuse %s", tt.args, tt.name)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("helm template %v failed with %q, want a complaint about %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestChartOptionalPartsFollowTheirValues(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		wantKinds []string
+		noKinds   []string
+		check     func(t *testing.T, objects []*unstructured.Unstructured)
+	}{
+		{
+			name:    "crds.install=false leaves the CRDs out",
+			args:    []string{"--set", "crds.install=false"},
+			noKinds: []string{"CustomResourceDefinition"},
+		},
+		{
+			name:      "crds.keep=false lets uninstall delete the CRDs",
+			args:      []string{"--set", "crds.keep=false"},
+			wantKinds: []string{"CustomResourceDefinition"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				for _, obj := range objects {
+					if _, ok := obj.GetAnnotations()["helm.sh/resource-policy"]; ok {
+						t.Errorf("%s/%s keeps helm.sh/resource-policy with crds.keep=false", obj.GetKind(), obj.GetName())
+					}
+				}
+			},
+		},
+		{
+			name:    "leaderElection.enabled=false drops the flags and the Role",
+			args:    []string{"--set", "leaderElection.enabled=false"},
+			noKinds: []string{"Role", "RoleBinding"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				for _, arg := range managerArgs(t, objects) {
+					if strings.HasPrefix(arg, "--leader-elect") {
+						t.Errorf("manager args still hold %s with leader election off", arg)
+					}
+				}
+			},
+		},
+		{
+			name:    "a single replica has no PodDisruptionBudget that would block drains",
+			args:    []string{"--set", "replicaCount=1"},
+			noKinds: []string{"PodDisruptionBudget"},
+		},
+		{
+			name: "the Ingress serves /webhooks over TLS with a cert-manager issuer",
+			args: []string{"--set", "ingress.enabled=true", "--set", "ingress.host=so.example.com",
+				"--set", "ingress.className=nginx", "--set", "ingress.tls.clusterIssuer=letsencrypt"},
+			wantKinds: []string{"Ingress"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				ingress := byKind(objects)["Ingress/"+releaseName+"-webhook"]
+				if ingress == nil {
+					t.Fatalf("no Ingress %s-webhook rendered", releaseName)
+				}
+				if got := ingress.GetAnnotations()["cert-manager.io/cluster-issuer"]; got != "letsencrypt" {
+					t.Errorf("Ingress cert-manager.io/cluster-issuer = %q, want letsencrypt", got)
+				}
+				hosts, _, _ := unstructured.NestedSlice(ingress.Object, "spec", "tls")
+				if len(hosts) != 1 {
+					t.Errorf("Ingress has %d TLS entries, want 1 (SuperOffice calls HTTPS only)", len(hosts))
+				}
+				rules, _, _ := unstructured.NestedSlice(ingress.Object, "spec", "rules")
+				paths, _, _ := unstructured.NestedSlice(rules[0].(map[string]any), "http", "paths")
+				if path, _, _ := unstructured.NestedString(paths[0].(map[string]any), "path"); path != "/webhooks" {
+					t.Errorf("Ingress path = %q, want /webhooks", path)
+				}
+			},
+		},
+		{
+			name:      "metrics.serviceMonitor.enabled adds a ServiceMonitor",
+			args:      []string{"--set", "metrics.serviceMonitor.enabled=true"},
+			wantKinds: []string{"ServiceMonitor"},
+		},
+		{
+			name:      "grafanaDashboard.enabled adds the dashboard ConfigMap",
+			args:      []string{"--set", "grafanaDashboard.enabled=true"},
+			wantKinds: []string{"ConfigMap"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				cm := byKind(objects)["ConfigMap/"+releaseName+"-dashboard"]
+				if cm == nil || cm.GetLabels()["grafana_dashboard"] != "1" {
+					t.Fatalf("no ConfigMap %s-dashboard labelled grafana_dashboard: \"1\"", releaseName)
+				}
+				dashboard, _, _ := unstructured.NestedString(cm.Object, "data", "associate-operator.json")
+				for _, metric := range []string{"associate_operator_webhook_requests_total",
+					"associate_operator_webhook_request_duration_seconds_bucket", "associate_operator_actions_total"} {
+					if !strings.Contains(dashboard, metric) {
+						t.Errorf("dashboard has no panel on %s", metric)
+					}
+				}
+			},
+		},
+		{
+			name: "manager flags come from the values",
+			args: []string{"--set", "webhook.port=9443", "--set", "metrics.port=9090", "--set", "tombstoneTTL=24h",
+				"--set", "webhook.maxBodyBytes=2097152", "--set", "extraArgs[0]=--zap-log-level=debug"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				args := managerArgs(t, objects)
+				for _, want := range []string{"--webhook-bind-address=:9443", "--metrics-bind-address=:9090",
+					"--tombstone-ttl=24h", "--default-max-body-bytes=2097152", "--zap-log-level=debug"} {
+					if !slices.Contains(args, want) {
+						t.Errorf("manager args %v lack %s", args, want)
+					}
+				}
+			},
+		},
+		{
+			name: "rbac.extraRules extend the ClusterRole",
+			args: []string{"--set", "rbac.extraRules[0].apiGroups[0]=", "--set", "rbac.extraRules[0].resources[0]=configmaps",
+				"--set", "rbac.extraRules[0].verbs[0]=create"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				role := byKind(objects)["ClusterRole/"+releaseName]
+				rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+				last := rules[len(rules)-1].(map[string]any)
+				resources, _, _ := unstructured.NestedStringSlice(last, "resources")
+				if !slices.Equal(resources, []string{"configmaps"}) {
+					t.Errorf("ClusterRole's last rule covers %v, want the extra rule on [configmaps]", resources)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objects, err := helmTemplate(t, tt.args...)
+			if err != nil {
+				t.Fatalf("helm template %v: %v", tt.args, err)
+			}
+			got := kinds(objects)
+			for _, kind := range tt.wantKinds {
+				if !slices.Contains(got, kind) {
+					t.Errorf("rendered kinds %v lack %s", got, kind)
+				}
+			}
+			for _, kind := range tt.noKinds {
+				if slices.Contains(got, kind) {
+					t.Errorf("rendered kinds %v hold %s", got, kind)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, objects)
+			}
+		})
+	}
+}
+
+// The chart reads the CRDs and the manager's generated ClusterRole from files/, copies of
+// what `make manifests` writes under config/: they must not drift.
+func TestChartCopiesOfGeneratedManifestsAreCurrent(t *testing.T) {
+	root := testenv.RepoRoot()
+	pairs := map[string]string{
+		filepath.Join(root, "config", "rbac", "role.yaml"): filepath.Join(chartDir(), "files", "manager-role.yaml"),
+	}
+	generated, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(generated) == 0 {
+		t.Fatalf("no CRDs in config/crd/bases (%v): run `make manifests`", err)
+	}
+	for _, crd := range generated {
+		pairs[crd] = filepath.Join(chartDir(), "files", "crds", filepath.Base(crd))
+	}
+	copies, _ := filepath.Glob(filepath.Join(chartDir(), "files", "crds", "*.yaml"))
+	if len(copies) != len(generated) {
+		t.Errorf("chart holds %d CRDs in files/crds, config/crd/bases %d: run `make manifests`", len(copies), len(generated))
+	}
+	for source, chartCopy := range pairs {
+		want, err := os.ReadFile(source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(chartCopy)
+		if err != nil {
+			t.Errorf("the chart has no copy of %s: run `make manifests` (%v)", source, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s: run `make manifests`", chartCopy, source)
+		}
+	}
+}
