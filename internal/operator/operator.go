@@ -1,0 +1,90 @@
+// Package operator builds the manager exactly as the operator runs it: scheme, cache,
+// metrics, probes, the webhook ingress and the reconcilers. cmd/main.go, the benchmarks and
+// the tests that run a whole manager all start it from here, so they measure and prove the
+// same thing.
+package operator
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/controllers"
+	"github.com/assocsync/associate-operator/internal/ingress"
+)
+
+// LeaderElectionID names the Lease that the replicas compete for.
+const LeaderElectionID = "associate-operator.superoffice.assocsync.io"
+
+// Options are the manager's settings, one per command-line flag.
+type Options struct {
+	MetricsBindAddress      string
+	SecureMetrics           bool
+	HealthProbeBindAddress  string
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	WebhookBindAddress      string
+	TombstoneTTL            time.Duration
+}
+
+// DefaultOptions are the flags' defaults.
+func DefaultOptions() Options {
+	return Options{
+		MetricsBindAddress:     ":8080",
+		HealthProbeBindAddress: ":8081",
+		WebhookBindAddress:     ":8082",
+		TombstoneTTL:           72 * time.Hour,
+	}
+}
+
+// NewScheme knows the built-in kinds and this operator's API.
+func NewScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(superofficev1alpha1.AddToScheme(scheme))
+	return scheme
+}
+
+// New builds the manager with the ingress and every reconciler registered.
+func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
+	metricsOptions := metricsserver.Options{BindAddress: opts.MetricsBindAddress, SecureServing: opts.SecureMetrics}
+	if opts.SecureMetrics {
+		metricsOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                  NewScheme(),
+		Metrics:                 metricsOptions,
+		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		// Hand the Lease over at once on a clean shutdown instead of waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         CacheOptions(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ingress.Add(mgr, ingress.Options{BindAddress: opts.WebhookBindAddress, TombstoneTTL: opts.TombstoneTTL}); err != nil {
+		return nil, err
+	}
+	if err := controllers.Setup(mgr, controllers.Options{TombstoneTTL: opts.TombstoneTTL}); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
