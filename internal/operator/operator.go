@@ -5,6 +5,9 @@
 package operator
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -83,8 +86,22 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Not ready until the informers have synced: an ingress answering from an empty cache
+	// would refuse deliveries for receivers that exist.
+	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr)); err != nil {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// cacheSynced is a readiness check that passes once the manager's informers have synced.
+func cacheSynced(mgr manager.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 100*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("informer caches have not synced yet")
+		}
+		return nil
+	}
 }
