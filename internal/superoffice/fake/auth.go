@@ -123,7 +123,7 @@ func (s *SuperOffice) issueJWT(ticket, base string) (string, error) {
 		superoffice.ClaimTicket:      ticket,
 		superoffice.ClaimContext:     s.opts.Tenant,
 		superoffice.ClaimAssociateID: "5",
-		superoffice.ClaimWebAPIURL:   s.opts.PublicURL,
+		superoffice.ClaimWebAPIURL:   s.APIURL(base),
 		superoffice.ClaimPrefix + "netserver_url": base + "/" + s.opts.Tenant + "/Remote/Services88",
 	})
 	tok.Header["kid"] = sg.kid

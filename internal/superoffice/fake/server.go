@@ -28,6 +28,8 @@ type Options struct {
 	SystemUserToken  string
 	// ClientKey is the application's key pair whose signatures it accepts (generated when nil).
 	ClientKey *rsa.PrivateKey
+	// SigningKey signs the JWTs (generated when nil); tests share one to save time.
+	SigningKey *rsa.PrivateKey
 	// PublicURL is the fake's own address; when empty it is taken from each request's Host.
 	PublicURL string
 	// Now is the clock (default time.Now).
@@ -96,9 +98,12 @@ func New(opts Options) (*SuperOffice, error) {
 		calls:         map[Route]int{},
 		tenantState:   superoffice.StateRunning,
 	}
-	sg, err := newSigner()
-	if err != nil {
-		return nil, err
+	sg := &signer{kid: "fake-" + randomHex(6), key: opts.SigningKey}
+	if sg.key == nil {
+		var err error
+		if sg, err = newSigner(); err != nil {
+			return nil, err
+		}
 	}
 	s.signers = []*signer{sg}
 	s.routes()
