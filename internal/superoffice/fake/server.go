@@ -209,7 +209,9 @@ func (s *SuperOffice) tenantAPI(h http.HandlerFunc) http.HandlerFunc {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // URLs with & stay readable, as .NET writes them
+	_ = enc.Encode(v)
 }
 
 // writeError answers in SuperOffice's documented error shape.
