@@ -1,0 +1,163 @@
+// Command bench is `make bench`: it measures the operator against the API server's own
+// ceiling on one local control plane. Every figure that compares is a ratio of two
+// measurements taken in the same run, interleaved, because the machine is small and noisy.
+// It prints `BENCH key=value` lines and a table, and exits non-zero only when the benchmark
+// itself broke.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/assocsync/associate-operator/internal/operator"
+	"github.com/assocsync/associate-operator/internal/testenv"
+)
+
+type settings struct {
+	ingressN    int
+	reconcileN  int
+	cacheN      int
+	concurrency int
+	only        string
+}
+
+func main() {
+	var s settings
+	scale := 1.0
+	if v := os.Getenv("BENCH_N"); v != "" {
+		if _, err := fmt.Sscanf(v, "%g", &scale); err != nil || scale <= 0 {
+			fmt.Fprintf(os.Stderr, "BENCH_N=%q is not a positive number (a scale: 1 = the full run)\n", v)
+			os.Exit(2)
+		}
+	}
+	flag.IntVar(&s.ingressN, "ingress-n", int(5000*scale), "Associates written through the ingress, and raw")
+	flag.IntVar(&s.reconcileN, "reconcile-n", int(2000*scale), "Associates brought to Ready, and raw")
+	flag.IntVar(&s.cacheN, "cache-n", int(50000*scale), "Associates cached for the memory figures")
+	flag.IntVar(&s.concurrency, "concurrency", 16, "concurrent deliveries and raw writes")
+	flag.StringVar(&s.only, "only", "", "run one part: ingress, reconcile or cache")
+	out := flag.String("out", "bench/results.txt", "where the BENCH lines are written too")
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(zapcore.ErrorLevel)))
+
+	results, err := run(s)
+	results.print(os.Stdout)
+	if werr := results.write(*out); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(s settings) (*results, error) {
+	res := newResults()
+	env, err := testenv.New()
+	if err != nil {
+		return res, err
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg = unthrottled(cfg)
+	admin, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		return res, err
+	}
+	ctx := context.Background()
+	parts := []struct {
+		name string
+		run  func(context.Context, *rest.Config, client.Client, settings, *results) error
+	}{
+		{"ingress", benchIngress},
+		{"reconcile", benchReconcile},
+		{"cache", func(ctx context.Context, cfg *rest.Config, c client.Client, s settings, r *results) error {
+			return benchCache(ctx, env, cfg, c, s, r)
+		}},
+	}
+	for _, part := range parts {
+		if s.only != "" && s.only != part.name {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s...\n", part.name)
+		started := time.Now()
+		if err := part.run(ctx, cfg, admin, s, res); err != nil {
+			return res, fmt.Errorf("%s: %w", part.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s took %s\n", part.name, time.Since(started).Round(time.Second))
+	}
+	return res, nil
+}
+
+// unthrottled turns off client-side rate limiting, as the manager's own config does.
+func unthrottled(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = -1, 0
+	return cfg
+}
+
+// results keeps the BENCH keys in the order they were measured.
+type results struct {
+	keys   []string
+	values map[string]string
+}
+
+func newResults() *results { return &results{values: map[string]string{}} }
+
+func (r *results) set(key string, format string, value any) {
+	if _, ok := r.values[key]; !ok {
+		r.keys = append(r.keys, key)
+	}
+	r.values[key] = fmt.Sprintf(format, value)
+}
+
+func (r *results) print(f *os.File) {
+	for _, k := range r.keys {
+		fmt.Fprintf(f, "BENCH %s=%s\n", k, r.values[k])
+	}
+}
+
+func (r *results) write(path string) error {
+	if len(r.keys) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, k := range r.keys {
+		fmt.Fprintf(&b, "BENCH %s=%s\n", k, r.values[k])
+	}
+	// Append: hack/bench.sh writes the Go benchmark's lines first.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(b.String())
+	return err
+}
+
+// percentile of latencies (sorted in place), in milliseconds.
+func percentile(latencies []time.Duration, p float64) float64 {
+	if len(latencies) == 0 {
+		return 0
+	}
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	i := int(float64(len(latencies)-1) * p)
+	return float64(latencies[i]) / float64(time.Millisecond)
+}
