@@ -1,8 +1,166 @@
 package controllers
 
-import ctrl "sigs.k8s.io/controller-runtime"
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
 
-// setupAssociateReconciler is filled in by the Associate reconciler's issue.
-func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
-	return nil
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+)
+
+// defaultMaxConcurrentReconciles is used unless the manager's controller options set one.
+const defaultMaxConcurrentReconciles = 4
+
+// The manager's ClusterRole covers what the sample policy provisions (ServiceAccounts and
+// RoleBindings granting the ClusterRole view). Policies that create other kinds need extra
+// rules: the Helm chart's rbac.extraRules adds them.
+// +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=associates,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=associates/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=associates/finalizers,verbs=update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=create;get;list;watch;patch;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=create;get;list;watch;patch;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=view
+
+// AssociateReconciler keeps each Associate's labels, provisions what the matching
+// ProvisioningPolicies render for it, and takes it away again.
+type AssociateReconciler struct {
+	client.Client
+	Mapper    meta.RESTMapper
+	Recorder  recorder.EventRecorder
+	Templates *templateCache
+	HTTP      *http.Client
+	// applied remembers what was last applied per Associate and object, so that an
+	// unchanged object is not applied again on every reconcile.
+	applied *appliedMemory
 }
+
+func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
+	r := &AssociateReconciler{
+		Client:    mgr.GetClient(),
+		Mapper:    mgr.GetRESTMapper(),
+		Recorder:  mgr.GetEventRecorder("associate-controller"),
+		Templates: sharedTemplates,
+		HTTP:      &http.Client{},
+		applied:   newAppliedMemory(),
+	}
+	return r.SetupWithManager(mgr)
+}
+
+// SetupWithManager watches Associates (spec, label and deletion changes, not status) and
+// ProvisioningPolicies (a change re-evaluates every Associate of the policy's namespace).
+func (r *AssociateReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := mgr.GetControllerOptions().MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = defaultMaxConcurrentReconciles
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("associate").
+		For(&superofficev1alpha1.Associate{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted{}))).
+		Watches(&superofficev1alpha1.ProvisioningPolicy{}, handler.EnqueueRequestsFromMapFunc(r.associatesOfPolicyNamespace),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+// Reconcile follows Cluster API's shape: get, ensure labels and finalizer, defer one status
+// patch, then reconcileDelete or reconcileNormal.
+func (r *AssociateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	assoc := &superofficev1alpha1.Associate{}
+	if err := r.Get(ctx, req.NamespacedName, assoc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if err := r.ensureMetadata(ctx, assoc); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	before := assoc.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, before, assoc, retErr == nil); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	if !assoc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, assoc)
+	}
+	return ctrl.Result{}, r.reconcileNormal(ctx, assoc)
+}
+
+// desiredLabels are the labels the operator keeps in line with spec on every Associate.
+func desiredLabels(assoc *superofficev1alpha1.Associate) map[string]string {
+	return map[string]string{
+		superofficev1alpha1.LabelTenant:      superofficev1alpha1.TenantSlug(assoc.Spec.Tenant),
+		superofficev1alpha1.LabelAssociateID: strconv.FormatInt(assoc.Spec.AssociateID, 10),
+		superofficev1alpha1.LabelPersonID:    strconv.FormatInt(assoc.Spec.PersonID, 10),
+	}
+}
+
+// ensureMetadata adds the finalizer (unless the Associate is being deleted) and corrects
+// the labels, in one merge patch, and only when something is missing.
+func (r *AssociateReconciler) ensureMetadata(ctx context.Context, assoc *superofficev1alpha1.Associate) error {
+	original := assoc.DeepCopy()
+	changed := false
+	if assoc.DeletionTimestamp.IsZero() {
+		changed = controllerutil.AddFinalizer(assoc, FinalizerDeprovision)
+	}
+	for key, value := range desiredLabels(assoc) {
+		if assoc.Labels[key] != value {
+			if assoc.Labels == nil {
+				assoc.Labels = map[string]string{}
+			}
+			assoc.Labels[key] = value
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return r.Patch(ctx, assoc, client.MergeFrom(original))
+}
+
+// associatesOfPolicyNamespace enqueues every Associate in the policy's namespace: those it
+// matched before and those it matches now alike.
+func (r *AssociateReconciler) associatesOfPolicyNamespace(ctx context.Context, policy client.Object) []reconcile.Request {
+	var list superofficev1alpha1.AssociateList
+	if err := r.List(ctx, &list, client.InNamespace(policy.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing Associates for a policy change", "policy", client.ObjectKeyFromObject(policy))
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{
+			Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
+	}
+	return requests
+}
+
+// deletionStarted passes the update that sets deletionTimestamp, whatever the generation did.
+type deletionStarted struct {
+	predicate.Funcs
+}
+
+func (deletionStarted) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld != nil && e.ObjectNew != nil &&
+		e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+}
+
+// httpTimeoutDefault bounds an HTTP action without timeoutSeconds.
+const httpTimeoutDefault = 10 * time.Second

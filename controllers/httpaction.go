@@ -1,0 +1,207 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/signature"
+)
+
+// maxResponseBytes is how much of a reply is read (and dropped) so the connection is reused.
+const maxResponseBytes = 64 * 1024
+
+// provisionHTTP makes each HTTP action's provision call (first time) or update call (the
+// rendered request changed since its last success). An unchanged request is not repeated.
+func (r *AssociateReconciler) provisionHTTP(ctx context.Context, assoc *superofficev1alpha1.Associate,
+	policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
+	before []superofficev1alpha1.ActionStatus, step *policyStep) []superofficev1alpha1.ActionStatus {
+	after := make([]superofficev1alpha1.ActionStatus, 0, len(policy.Spec.HTTP))
+	for i := range policy.Spec.HTTP {
+		action := &policy.Spec.HTTP[i]
+		entry := findAction(before, policy.Name, action.Name)
+		verb := ActionProvision
+		if succeeded(entry) {
+			req, err := renderRequest(compiled, i, action, data.withAction(entry.LastAction))
+			if err == nil && req.hash == entry.BodyHash {
+				after = append(after, entry)
+				continue
+			}
+			verb = ActionUpdate
+		}
+		req, err := renderRequest(compiled, i, action, data.withAction(verb))
+		if err != nil {
+			step.fail(ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
+			after = append(after, entry)
+			continue
+		}
+		if err := r.call(ctx, policy, action, req, verb); err != nil {
+			entry.LastError = err.Error()
+			step.fail(ReasonHTTPActionFailed, err, true)
+			after = append(after, entry)
+			continue
+		}
+		now := metav1.NewTime(time.Now())
+		entry.LastSucceeded, entry.LastError, entry.LastAction, entry.BodyHash = &now, "", verb, req.hash
+		step.applied = append(step.applied, "http "+action.Name+" ("+verb+")")
+		after = append(after, entry)
+	}
+	return after
+}
+
+// deprovisionHTTP makes the deprovision call of every action that provisioned something;
+// a success or a 404 removes the action's status entry.
+func (r *AssociateReconciler) deprovisionHTTP(ctx context.Context, assoc *superofficev1alpha1.Associate,
+	policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
+	before []superofficev1alpha1.ActionStatus, step *policyStep) []superofficev1alpha1.ActionStatus {
+	var after []superofficev1alpha1.ActionStatus
+	for _, entry := range before {
+		index := -1
+		if policy != nil {
+			index = actionIndex(policy, entry.Name)
+		}
+		// Never provisioned, or no longer defined (a deleted policy or action): nothing to call.
+		if !succeeded(entry) || index < 0 {
+			continue
+		}
+		action := &policy.Spec.HTTP[index]
+		req, err := renderRequest(compiled, index, action, data.withAction(ActionDeprovision))
+		if err != nil {
+			step.fail(ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
+			after = append(after, entry)
+			continue
+		}
+		if err := r.call(ctx, policy, action, req, ActionDeprovision); err != nil {
+			entry.LastError = err.Error()
+			step.fail(ReasonHTTPActionFailed, err, true)
+			after = append(after, entry)
+			continue
+		}
+		step.released = append(step.released, "http "+action.Name)
+	}
+	return after
+}
+
+// httpRequest is a rendered call and the hash that identifies it.
+type httpRequest struct {
+	method, url, body, hash string
+}
+
+func renderRequest(compiled *compiledPolicy, index int, action *superofficev1alpha1.HTTPAction, data templateData) (httpRequest, error) {
+	target, body, err := compiled.renderHTTP(index, data)
+	if err != nil {
+		return httpRequest{}, err
+	}
+	method := action.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	sum := sha256.Sum256([]byte(method + "\n" + target + "\n" + body))
+	return httpRequest{method: method, url: target, body: body, hash: hex.EncodeToString(sum[:])}, nil
+}
+
+// call makes one HTTP call, signed when the action names a signing Secret. Any 2xx is a
+// success, and so is a 404 on deprovision (the account is already gone).
+func (r *AssociateReconciler) call(ctx context.Context, policy *superofficev1alpha1.ProvisioningPolicy,
+	action *superofficev1alpha1.HTTPAction, req httpRequest, verb string) (err error) {
+	defer func() { countAction(policy.Namespace+"/"+policy.Name, "http", err) }()
+	target, err := url.Parse(req.url)
+	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		return fmt.Errorf("policy %s: action %s: the URL must be absolute http(s), got %q", policy.Name, action.Name, redactURL(req.url))
+	}
+	where := fmt.Sprintf("policy %s: action %s: %s %s", policy.Name, action.Name, req.method, redactURL(req.url))
+
+	timeout := httpTimeoutDefault
+	if action.TimeoutSeconds > 0 {
+		timeout = time.Duration(action.TimeoutSeconds) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	httpReq, err := http.NewRequestWithContext(ctx, req.method, req.url, bytes.NewReader([]byte(req.body)))
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	for name, value := range action.Headers {
+		httpReq.Header.Set(name, value)
+	}
+	if req.body != "" && httpReq.Header.Get("Content-Type") == "" {
+		httpReq.Header.Set("Content-Type", "application/json")
+	}
+	if ref := action.SigningSecretRef; ref != nil {
+		secret, err := r.signingSecret(ctx, policy.Namespace, ref)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		httpReq.Header.Set("X-Signature", signature.Sign(secret, []byte(req.body)))
+	}
+	resp, err := r.HTTP.Do(httpReq)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusNotFound && verb == ActionDeprovision:
+		return nil
+	default:
+		return fmt.Errorf("%s: expected a 2xx answer, got %s", where, resp.Status)
+	}
+}
+
+// signingSecret reads the key of the signing Secret (through the cache).
+func (r *AssociateReconciler) signingSecret(ctx context.Context, namespace string, ref *superofficev1alpha1.SecretKeyReference) ([]byte, error) {
+	var secret corev1.Secret
+	if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, &secret); err != nil {
+		return nil, fmt.Errorf("reading signing Secret %s/%s: %w", namespace, ref.Name, err)
+	}
+	value, ok := secret.Data[ref.Key]
+	if !ok || len(value) == 0 {
+		return nil, fmt.Errorf("signing Secret %s/%s has no key %q", namespace, ref.Name, ref.Key)
+	}
+	return value, nil
+}
+
+// redactURL keeps scheme, host and path: a query may carry a token.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+func succeeded(entry superofficev1alpha1.ActionStatus) bool {
+	return entry.LastAction == ActionProvision || entry.LastAction == ActionUpdate
+}
+
+func findAction(entries []superofficev1alpha1.ActionStatus, policy, name string) superofficev1alpha1.ActionStatus {
+	for _, entry := range entries {
+		if entry.Name == name {
+			return entry
+		}
+	}
+	return superofficev1alpha1.ActionStatus{Policy: policy, Name: name}
+}
+
+func actionIndex(policy *superofficev1alpha1.ProvisioningPolicy, name string) int {
+	for i := range policy.Spec.HTTP {
+		if policy.Spec.HTTP[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
