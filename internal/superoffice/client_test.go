@@ -376,3 +376,26 @@ func TestGetAssociateMapsTypeNamesToDatabaseCodes(t *testing.T) {
 		t.Fatalf("expected a missing associate to be IsNotFound, got %v", err)
 	}
 }
+
+func TestConcurrentCallsShareOneAuthentication(t *testing.T) {
+	e := newEnv(t, nil)
+	e.so.Seed(1, 2)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := e.client.GetAssociate(ctx(t), 1)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.so.Calls(fake.RouteAuthenticate); got != 1 {
+		t.Fatalf("expected 8 concurrent calls to share one authentication, got %d", got)
+	}
+}

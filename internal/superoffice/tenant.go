@@ -26,6 +26,9 @@ type TenantState struct {
 // StateRunning is the one tenant state the client works with.
 const StateRunning = "Running"
 
+// errNotRunning is wrapped by the lookup when the tenant is in any state but Running.
+var errNotRunning = errors.New("tenant is not running")
+
 // LookupTenant asks the environment where the tenant lives and whether it runs.
 // It does not use or change the cached API base.
 func (c *Client) LookupTenant(ctx context.Context) (TenantState, error) {

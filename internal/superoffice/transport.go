@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -161,6 +160,3 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	return max(when.Sub(now), 0), true
 }
-
-// errNotRunning is wrapped by the lookup when the tenant is in any state but Running.
-var errNotRunning = errors.New("tenant is not running")
