@@ -1,8 +1,115 @@
 package controllers
 
-import ctrl "sigs.k8s.io/controller-runtime"
+import (
+	"context"
+	"fmt"
 
-// setupWebhookReceiverReconciler is filled in by the WebhookReceiver reconciler's issue.
-func setupWebhookReceiverReconciler(mgr ctrl.Manager, opts Options) error {
-	return nil
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/ingress"
+)
+
+// Reasons of a WebhookReceiver's Ready condition.
+const (
+	ReasonReady          = "Ready"
+	ReasonSecretNotFound = "SecretNotFound"
+	ReasonNoKeysFound    = "NoKeysFound"
+)
+
+// receiverSecretIndex indexes WebhookReceivers by the name of the Secret they reference.
+const receiverSecretIndex = "spec.secretRef.name"
+
+// +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+
+// webhookReceiverReconciler keeps a receiver's Ready condition and webhookPath. The
+// ingress decides readiness from the cache by itself; this status is for people.
+type webhookReceiverReconciler struct {
+	client client.Client
+}
+
+func setupWebhookReceiverReconciler(mgr ctrl.Manager, _ Options) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &superofficev1alpha1.WebhookReceiver{}, receiverSecretIndex,
+		func(obj client.Object) []string {
+			return []string{obj.(*superofficev1alpha1.WebhookReceiver).Spec.SecretRef.Name}
+		})
+	if err != nil {
+		return fmt.Errorf("indexing WebhookReceivers by Secret: %w", err)
+	}
+	r := &webhookReceiverReconciler{client: mgr.GetClient()}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("webhookreceiver").
+		// Status-only updates (lastDeliveryTime, our own writes) do not need a reconcile.
+		For(&superofficev1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret)).
+		Complete(r)
+}
+
+// receiversOfSecret maps a Secret to the receivers in its namespace that reference it.
+func (r *webhookReceiverReconciler) receiversOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var receivers superofficev1alpha1.WebhookReceiverList
+	if err := r.client.List(ctx, &receivers, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{receiverSecretIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the receivers of a Secret", "secret", client.ObjectKeyFromObject(secret))
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(receivers.Items))
+	for _, receiver := range receivers.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&receiver)})
+	}
+	return requests
+}
+
+func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var receiver superofficev1alpha1.WebhookReceiver
+	if err := r.client.Get(ctx, req.NamespacedName, &receiver); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	status, reason, message, err := r.readiness(ctx, &receiver)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := receiver.DeepCopy()
+	changed := setCondition(&receiver.Status.Conditions, receiver.Generation, ConditionReady, status, reason, message)
+	path := fmt.Sprintf("/webhooks/%s/%s", receiver.Namespace, receiver.Name)
+	changed = changed || receiver.Status.WebhookPath != path || receiver.Status.ObservedGeneration != receiver.Generation
+	if !changed {
+		return ctrl.Result{}, nil
+	}
+	receiver.Status.WebhookPath = path
+	receiver.Status.ObservedGeneration = receiver.Generation
+	// A merge patch of status leaves lastDeliveryTime (written by the ingress) alone.
+	return ctrl.Result{}, r.client.Status().Patch(ctx, &receiver, client.MergeFrom(before))
+}
+
+// readiness: Ready when the Secret exists and holds at least one of the listed keys.
+func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver) (metav1.ConditionStatus, string, string, error) {
+	secretName := receiver.Spec.SecretRef.Name
+	var secret corev1.Secret
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: receiver.Namespace, Name: secretName}, &secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		return metav1.ConditionFalse, ReasonSecretNotFound,
+			fmt.Sprintf("Secret %s not found in namespace %s", secretName, receiver.Namespace), nil
+	case err != nil:
+		return "", "", "", err
+	}
+	keys := ingress.SecretKeys(receiver)
+	accepted := len(ingress.AcceptedSecrets(receiver, &secret))
+	if accepted == 0 {
+		return metav1.ConditionFalse, ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v", secretName, keys), nil
+	}
+	return metav1.ConditionTrue, ReasonReady,
+		fmt.Sprintf("Secret %s holds %d of the keys %v; deliveries are accepted", secretName, accepted, keys), nil
 }

@@ -2,9 +2,16 @@
 package ingress
 
 import (
+	"context"
+	"net"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/mirror"
 )
 
 // Options configures the ingress.
@@ -13,9 +20,77 @@ type Options struct {
 	BindAddress string
 	// TombstoneTTL is how long a deleted associate's tombstone lives.
 	TombstoneTTL time.Duration
+	// Listener, when set, is used instead of listening on BindAddress (tests).
+	Listener net.Listener
+	// APICallTimeout bounds each API call of an apply; mirror.DefaultCallTimeout when zero.
+	APICallTimeout time.Duration
+	// TombstoneCollectInterval is how often expired tombstones are deleted; by default a
+	// tenth of the TTL, between 10 s and 10 min.
+	TombstoneCollectInterval time.Duration
 }
 
-// Add registers the webhook ingress with the manager.
+// +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Add registers the webhook ingress with the manager: the HTTP server on every replica,
+// and the leader-elected collector of expired tombstones.
 func Add(mgr manager.Manager, opts Options) error {
-	return nil
+	listener := opts.Listener
+	if listener == nil {
+		var err error
+		if listener, err = listen(opts.BindAddress); err != nil {
+			return err
+		}
+	}
+	log := mgr.GetLogger().WithName("webhook-ingress")
+	m := mirror.New(mgr, opts.TombstoneTTL)
+	m.CallTimeout = opts.APICallTimeout
+	deliveries := newDeliveryRecorder(mgr.GetClient(), log)
+	h := &handler{
+		reader:     mgr.GetClient(),
+		mirror:     m,
+		warnings:   newWarningRecorder(mgr.GetEventRecorder("associate-operator-webhook")),
+		deliveries: deliveries,
+		log:        log,
+	}
+	shutdown := 30 * time.Second
+	srv := &server{
+		http: manager.Server{
+			Name:            "webhook-ingress",
+			Server:          newHTTPServer(newMux(h), defaultTimeouts),
+			Listener:        listener,
+			ShutdownTimeout: &shutdown,
+		},
+		cache: informerGetter{mgr},
+		warm: []client.Object{
+			&superofficev1alpha1.WebhookReceiver{}, &superofficev1alpha1.Associate{},
+			&corev1.Secret{}, &corev1.ConfigMap{},
+		},
+		deliveries: deliveries,
+	}
+	if err := mgr.Add(srv); err != nil {
+		return err
+	}
+	return mgr.Add(&mirror.TombstoneCollector{
+		Client:   mgr.GetClient(),
+		Interval: collectInterval(opts),
+		Log:      log.WithName("tombstones"),
+	})
+}
+
+func collectInterval(opts Options) time.Duration {
+	if opts.TombstoneCollectInterval > 0 {
+		return opts.TombstoneCollectInterval
+	}
+	return min(max(opts.TombstoneTTL/10, 10*time.Second), 10*time.Minute)
+}
+
+// informerGetter starts (and waits for) the manager cache's informer of a kind.
+type informerGetter struct{ mgr manager.Manager }
+
+func (g informerGetter) GetInformer(ctx context.Context, obj client.Object) error {
+	_, err := g.mgr.GetCache().GetInformer(ctx, obj)
+	return err
 }

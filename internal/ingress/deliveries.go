@@ -1,0 +1,76 @@
+package ingress
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+)
+
+// deliveryInterval: status.lastDeliveryTime is written at most this often per receiver.
+const deliveryInterval = 30 * time.Second
+
+// deliveryRecorder writes status.lastDeliveryTime off the request path, at most every
+// deliveryInterval per receiver (on this replica; the cached value guards across replicas).
+type deliveryRecorder struct {
+	client client.Client
+	log    logr.Logger
+	ctx    context.Context // the server's; writes stop with it
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	lastWrite map[types.NamespacedName]time.Time
+}
+
+func newDeliveryRecorder(c client.Client, log logr.Logger) *deliveryRecorder {
+	return &deliveryRecorder{client: c, log: log, ctx: context.Background(), lastWrite: map[types.NamespacedName]time.Time{}}
+}
+
+// delivered notes an accepted delivery for receiver (as read from the cache).
+func (d *deliveryRecorder) delivered(receiver *superofficev1alpha1.WebhookReceiver) {
+	if d == nil {
+		return
+	}
+	now := time.Now()
+	key := types.NamespacedName{Namespace: receiver.Namespace, Name: receiver.Name}
+	if last := receiver.Status.LastDeliveryTime; last != nil && now.Sub(last.Time) < deliveryInterval {
+		return
+	}
+	d.mu.Lock()
+	if now.Sub(d.lastWrite[key]) < deliveryInterval {
+		d.mu.Unlock()
+		return
+	}
+	d.lastWrite[key] = now
+	d.mu.Unlock()
+
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		patch, _ := json.Marshal(map[string]any{"status": map[string]any{"lastDeliveryTime": metav1.NewTime(now)}})
+		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+		defer cancel()
+		target := &superofficev1alpha1.WebhookReceiver{}
+		target.Namespace, target.Name = key.Namespace, key.Name
+		if err := d.client.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			d.log.Error(err, "recording lastDeliveryTime", "receiver", key.String())
+			d.mu.Lock()
+			delete(d.lastWrite, key) // let the next delivery try again
+			d.mu.Unlock()
+		}
+	}()
+}
+
+// wait returns when pending status writes are done.
+func (d *deliveryRecorder) wait() {
+	if d != nil {
+		d.wg.Wait()
+	}
+}

@@ -1,0 +1,182 @@
+package ingress
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/assocsync/associate-operator/internal/mirror"
+)
+
+// Event is a SuperOffice webhook payload. Numbers are read leniently (numbers or numeric
+// strings, 0/1 for booleans) because SuperOffice's examples are not consistent.
+type Event struct {
+	EventID              string       `json:"EventId"`
+	Timestamp            string       `json:"Timestamp"`
+	Event                string       `json:"Event"`
+	Entity               string       `json:"Entity"`
+	PrimaryKey           *flexInt     `json:"PrimaryKey"`
+	ContextIdentifier    string       `json:"ContextIdentifier"`
+	ChangedByAssociateID flexInt      `json:"ChangedByAssociateId"`
+	FieldValues          *FieldValues `json:"FieldValues"`
+	Values               *Values      `json:"Values"`
+
+	// at is Timestamp parsed.
+	at time.Time
+}
+
+// FieldValues are the non-sensitive columns of the associate row; each is optional.
+type FieldValues struct {
+	Deleted               *flexBool `json:"deleted"`
+	GroupIdx              *flexInt  `json:"group_idx"`
+	PersonID              *flexInt  `json:"person_id"`
+	RegisteredAssociateID *flexInt  `json:"registered_associate_id"`
+	Type                  *flexInt  `json:"type"`
+	Updated               *string   `json:"updated"`
+	UpdatedAssociateID    *flexInt  `json:"updated_associate_id"`
+	WaitingForApproval    *flexBool `json:"waiting_for_approval"`
+}
+
+// Values is what associate.deleted carries instead of FieldValues.
+type Values struct {
+	AssociateID *flexInt `json:"associate_id"`
+	PersonID    *flexInt `json:"person_id"`
+}
+
+// timestampLayouts: SuperOffice sends UTC with 7 fractional digits and a Z; the zone-less
+// form is read as UTC.
+var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
+
+// decodeEvent parses a body and checks the fields every event needs.
+func decodeEvent(body []byte) (*Event, error) {
+	var ev Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return nil, fmt.Errorf("body is not a SuperOffice event: %w", err)
+	}
+	var missing []string
+	if ev.EventID == "" {
+		missing = append(missing, "EventId")
+	}
+	if ev.Event == "" {
+		missing = append(missing, "Event")
+	}
+	if ev.Timestamp == "" {
+		missing = append(missing, "Timestamp")
+	}
+	if ev.isAssociate() && ev.PrimaryKey == nil {
+		missing = append(missing, "PrimaryKey")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("event lacks required field(s) %s", strings.Join(missing, ", "))
+	}
+	for _, layout := range timestampLayouts {
+		if t, err := time.Parse(layout, ev.Timestamp); err == nil {
+			ev.at = t
+			break
+		}
+	}
+	if ev.at.IsZero() {
+		return nil, fmt.Errorf("Timestamp %q is not an RFC 3339 time", ev.Timestamp)
+	}
+	return &ev, nil
+}
+
+// isTest: the test event has Event and Entity "test".
+func (ev *Event) isTest() bool {
+	return ev.Event == "test" || ev.Entity == "test"
+}
+
+// isAssociate: an event of the associate entity (whether or not Apply handles it).
+func (ev *Event) isAssociate() bool {
+	return strings.HasPrefix(ev.Event, "associate.")
+}
+
+// applicable: an associate event that mirror.Apply handles.
+func (ev *Event) applicable() bool {
+	switch ev.Event {
+	case mirror.EventCreated, mirror.EventChanged, mirror.EventDeleted:
+		return true
+	}
+	return false
+}
+
+// fields converts FieldValues; nil when the event carries none.
+func (ev *Event) fields() *mirror.Fields {
+	fv := ev.FieldValues
+	if fv == nil {
+		return nil
+	}
+	f := &mirror.Fields{
+		PersonID:              fv.PersonID.int64(),
+		GroupIdx:              fv.GroupIdx.int32(),
+		TypeCode:              fv.Type.int32(),
+		Retired:               fv.Deleted.bool(),
+		WaitingForApproval:    fv.WaitingForApproval.bool(),
+		RegisteredAssociateID: fv.RegisteredAssociateID.int64(),
+		UpdatedAssociateID:    fv.UpdatedAssociateID.int64(),
+		Updated:               fv.Updated,
+	}
+	return f
+}
+
+// flexInt is an integer sent as a JSON number or a numeric string.
+type flexInt int64
+
+func (n *flexInt) UnmarshalJSON(data []byte) error {
+	data = bytes.Trim(data, `"`)
+	if string(data) == "null" || len(data) == 0 {
+		return nil
+	}
+	v, err := strconv.ParseInt(string(data), 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(string(data), 64)
+		if ferr != nil || f != float64(int64(f)) {
+			return fmt.Errorf("want an integer, got %.40q", data)
+		}
+		v = int64(f)
+	}
+	*n = flexInt(v)
+	return nil
+}
+
+func (n *flexInt) int64() *int64 {
+	if n == nil {
+		return nil
+	}
+	v := int64(*n)
+	return &v
+}
+
+func (n *flexInt) int32() *int32 {
+	if n == nil {
+		return nil
+	}
+	v := int32(*n)
+	return &v
+}
+
+// flexBool is a boolean sent as true/false, 0/1 or their string forms.
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	switch strings.ToLower(string(bytes.Trim(data, `"`))) {
+	case "true", "1":
+		*b = true
+	case "false", "0", "null", "":
+		*b = false
+	default:
+		return fmt.Errorf("want a boolean (true, false, 0 or 1), got %.40q", data)
+	}
+	return nil
+}
+
+func (b *flexBool) bool() *bool {
+	if b == nil {
+		return nil
+	}
+	v := bool(*b)
+	return &v
+}

@@ -1,0 +1,223 @@
+package ingress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/signature"
+)
+
+// HeaderSignature carries base64(HMAC-SHA256(secret, body)); http.Header.Get matches it
+// whatever the case of the name as sent.
+const HeaderSignature = "X-SuperOffice-Signature"
+
+// retryAfterSeconds tells SuperOffice when to retry after a 503.
+const retryAfterSeconds = "10"
+
+// defaultApplyTimeout bounds the whole apply of one delivery, below the server's WriteTimeout.
+const defaultApplyTimeout = 25 * time.Second
+
+// applier is mirror.Mirror, or a fake in handler tests.
+type applier interface {
+	Apply(ctx context.Context, obs mirror.Observation) (mirror.Outcome, error)
+}
+
+// handler answers POST /webhooks/{namespace}/{name}.
+type handler struct {
+	reader       client.Reader // the manager's cache: never an API GET per request
+	mirror       applier
+	warnings     *warningRecorder  // nil: no Kubernetes Events
+	deliveries   *deliveryRecorder // nil: no lastDeliveryTime
+	log          logr.Logger
+	applyTimeout time.Duration
+}
+
+// delivery is what is known about one request, for the reply, the metrics and the log line.
+type delivery struct {
+	receiver  string // "ns/name", or unknownReceiver
+	event     string
+	eventID   string
+	result    string
+	associate string
+	code      int
+	err       error
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	d := &delivery{receiver: unknownReceiver}
+	defer func() {
+		elapsed := time.Since(start)
+		requestsTotal.WithLabelValues(d.receiver, d.result).Inc()
+		requestDuration.WithLabelValues(d.receiver).Observe(elapsed.Seconds())
+		kv := []any{"receiver", d.receiver, "event", d.event, "eventId", d.eventID, "result", d.result,
+			"associate", d.associate, "code", d.code, "duration", elapsed}
+		if d.err != nil {
+			kv = append(kv, "error", d.err.Error())
+		}
+		h.log.Info("webhook delivery", kv...)
+	}()
+	h.serve(w, r, d)
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
+	ctx := r.Context()
+	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
+
+	rcv, err := lookupReceiver(ctx, h.reader, key)
+	var notReady errNotReady
+	switch {
+	case apierrors.IsNotFound(err) || errors.As(err, &notReady):
+		h.fail(w, d, http.StatusNotFound, resultNotFound, fmt.Errorf("no ready receiver %s", key), err)
+		return
+	case err != nil:
+		h.unavailable(w, d, fmt.Errorf("reading receiver %s from the cache: %w", key, err))
+		return
+	}
+	d.receiver = key.String()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rcv.maxBodyBytes()))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		h.fail(w, d, http.StatusRequestEntityTooLarge, resultTooLarge,
+			fmt.Errorf("body larger than the receiver's limit of %d bytes", tooLarge.Limit), nil)
+		return
+	case err != nil:
+		h.fail(w, d, http.StatusBadRequest, resultMalformed, errors.New("could not read the body"), err)
+		return
+	}
+
+	if !signature.Verify(body, r.Header.Get(HeaderSignature), rcv.secrets) {
+		h.fail(w, d, http.StatusUnauthorized, resultBadSignature,
+			fmt.Errorf("%s missing or not the signature of the body under any accepted key", HeaderSignature), nil)
+		h.warnings.warn(rcv.receiver, "BadSignature",
+			"Refused a delivery: %s missing or matching none of the keys %v of Secret %s",
+			HeaderSignature, SecretKeys(rcv.receiver), rcv.receiver.Spec.SecretRef.Name)
+		return
+	}
+
+	ev, err := decodeEvent(body)
+	if err != nil {
+		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)
+		return
+	}
+	d.event, d.eventID = ev.Event, ev.EventID
+
+	if want := rcv.receiver.Spec.Tenant; want != "" && ev.ContextIdentifier != "" && !strings.EqualFold(want, ev.ContextIdentifier) {
+		h.fail(w, d, http.StatusForbidden, resultForbidden,
+			fmt.Errorf("ContextIdentifier %q is not this receiver's tenant", ev.ContextIdentifier), nil)
+		h.warnings.warn(rcv.receiver, "WrongTenant",
+			"Refused a delivery for tenant %q: this receiver accepts only tenant %q", ev.ContextIdentifier, want)
+		return
+	}
+
+	switch {
+	case ev.isTest():
+		h.reply(w, d, resultTest)
+		h.deliveries.delivered(rcv.receiver)
+		return
+	case !ev.applicable():
+		h.reply(w, d, resultIgnored)
+		h.deliveries.delivered(rcv.receiver)
+		return
+	}
+
+	obs := mirror.Observation{
+		Receiver:    key,
+		Namespace:   rcv.targetNamespace(),
+		Tenant:      rcv.tenantOf(ev),
+		AssociateID: int64(*ev.PrimaryKey),
+		EventID:     ev.EventID,
+		Event:       ev.Event,
+		Timestamp:   ev.at,
+		ChangedBy:   int64(ev.ChangedByAssociateID),
+		Fields:      ev.fields(),
+	}
+	name, err := superofficev1alpha1.AssociateName(obs.Tenant, obs.AssociateID)
+	if err != nil {
+		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)
+		return
+	}
+	d.associate = obs.Namespace + "/" + name
+
+	timeout := h.applyTimeout
+	if timeout <= 0 {
+		timeout = defaultApplyTimeout
+	}
+	applyCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	outcome, err := h.mirror.Apply(applyCtx, obs)
+	switch {
+	case errors.Is(err, mirror.ErrInvalid):
+		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)
+		return
+	case err != nil:
+		h.unavailable(w, d, err)
+		return
+	}
+	h.reply(w, d, string(outcome.Result))
+	h.deliveries.delivered(rcv.receiver)
+}
+
+// reply answers 200 with the result.
+func (h *handler) reply(w http.ResponseWriter, d *delivery, result string) {
+	d.result, d.code = result, http.StatusOK
+	writeJSON(w, http.StatusOK, reply{Result: result, Associate: d.associate})
+}
+
+// fail answers a refusal; public is what the client is told, cause (optional) is logged only.
+func (h *handler) fail(w http.ResponseWriter, d *delivery, code int, result string, public, cause error) {
+	d.result, d.code, d.err = result, code, public
+	if cause != nil {
+		d.err = fmt.Errorf("%w: %w", public, cause)
+	}
+	writeJSON(w, code, reply{Error: public.Error()})
+}
+
+// unavailable answers 503 with Retry-After: the delivery was not stored and SuperOffice
+// must send it again.
+func (h *handler) unavailable(w http.ResponseWriter, d *delivery, err error) {
+	d.result, d.code, d.err = resultError, http.StatusServiceUnavailable, err
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	writeJSON(w, http.StatusServiceUnavailable, reply{Error: "the API server did not store the change; retry later"})
+}
+
+type reply struct {
+	Result    string `json:"result,omitempty"`
+	Associate string `json:"associate,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// writeJSON sets the headers before WriteHeader, then writes v.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// methodNotAllowed answers anything but POST on a receiver's path.
+func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	writeJSON(w, http.StatusMethodNotAllowed, reply{Error: "only POST is allowed"})
+}
+
+// notFound answers paths that are no receiver's.
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusNotFound, reply{Error: "not a webhook path: want POST /webhooks/{namespace}/{name}"})
+}

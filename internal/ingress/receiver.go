@@ -1,0 +1,100 @@
+package ingress
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+)
+
+// defaultMaxBodyBytes applies when a receiver does not set spec.maxBodyBytes.
+const defaultMaxBodyBytes = 1 << 20
+
+// readyReceiver is a receiver that can take deliveries: it exists and has signing keys.
+type readyReceiver struct {
+	receiver *superofficev1alpha1.WebhookReceiver
+	secrets  [][]byte
+}
+
+// errNotReady: the receiver exists but cannot verify anything yet.
+type errNotReady struct{ reason string }
+
+func (e errNotReady) Error() string { return e.reason }
+
+// SecretKeys lists the keys of spec.secretRef, defaulted to ["secret"].
+func SecretKeys(r *superofficev1alpha1.WebhookReceiver) []string {
+	if len(r.Spec.SecretRef.Keys) == 0 {
+		return []string{"secret"}
+	}
+	return r.Spec.SecretRef.Keys
+}
+
+// AcceptedSecrets returns the values of the listed keys that the Secret holds, in the
+// order of spec.secretRef.keys.
+func AcceptedSecrets(r *superofficev1alpha1.WebhookReceiver, secret *corev1.Secret) [][]byte {
+	var secrets [][]byte
+	for _, key := range SecretKeys(r) {
+		if value := secret.Data[key]; len(value) > 0 {
+			secrets = append(secrets, value)
+		}
+	}
+	return secrets
+}
+
+// lookupReceiver reads a receiver and its Secret from the cache. It returns a NotFound
+// error or errNotReady when deliveries must get 404, another error when the cache failed.
+func lookupReceiver(ctx context.Context, reader client.Reader, key types.NamespacedName) (*readyReceiver, error) {
+	var receiver superofficev1alpha1.WebhookReceiver
+	if err := reader.Get(ctx, key, &receiver); err != nil {
+		return nil, err
+	}
+	if receiver.DeletionTimestamp != nil {
+		return nil, errNotReady{fmt.Sprintf("receiver %s is being deleted", key)}
+	}
+	var secret corev1.Secret
+	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: receiver.Spec.SecretRef.Name}
+	if err := reader.Get(ctx, secretKey, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errNotReady{fmt.Sprintf("receiver %s: Secret %s not found", key, secretKey.Name)}
+		}
+		return nil, err
+	}
+	secrets := AcceptedSecrets(&receiver, &secret)
+	if len(secrets) == 0 {
+		return nil, errNotReady{fmt.Sprintf("receiver %s: Secret %s has none of the keys %v", key, secretKey.Name, SecretKeys(&receiver))}
+	}
+	return &readyReceiver{receiver: &receiver, secrets: secrets}, nil
+}
+
+func (r *readyReceiver) maxBodyBytes() int64 {
+	if r.receiver.Spec.MaxBodyBytes != nil && *r.receiver.Spec.MaxBodyBytes > 0 {
+		return *r.receiver.Spec.MaxBodyBytes
+	}
+	return defaultMaxBodyBytes
+}
+
+// targetNamespace is where the receiver's Associates live.
+func (r *readyReceiver) targetNamespace() string {
+	if r.receiver.Spec.TargetNamespace != "" {
+		return r.receiver.Spec.TargetNamespace
+	}
+	return r.receiver.Namespace
+}
+
+// tenantOf is the tenant an event belongs to: its ContextIdentifier, else the receiver's
+// tenant, else Default.
+func (r *readyReceiver) tenantOf(ev *Event) string {
+	switch {
+	case ev.ContextIdentifier != "":
+		return ev.ContextIdentifier
+	case r.receiver.Spec.Tenant != "":
+		return r.receiver.Spec.Tenant
+	default:
+		return superofficev1alpha1.DefaultTenant
+	}
+}

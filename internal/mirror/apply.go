@@ -1,0 +1,180 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+)
+
+// Apply applies one observation: created/changed create or update the Associate, deleted
+// deletes it behind a tombstone. It answers duplicate or stale without writing when the
+// observation is already applied or older than what the API server holds. An error means
+// the outcome is unknown and the delivery must be retried.
+func (m *Mirror) Apply(ctx context.Context, obs Observation) (Outcome, error) {
+	name, err := superofficev1alpha1.AssociateName(obs.Tenant, obs.AssociateID)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	key := types.NamespacedName{Namespace: obs.Namespace, Name: name}
+	outcome := Outcome{Associate: key.String()}
+	switch obs.Event {
+	case EventCreated, EventChanged:
+		outcome.Result, err = m.upsert(ctx, key, obs)
+	case EventDeleted:
+		outcome.Result, err = m.delete(ctx, key, obs)
+	default:
+		return Outcome{}, fmt.Errorf("%w: event %q is not one of %s, %s, %s", ErrInvalid, obs.Event, EventCreated, EventChanged, EventDeleted)
+	}
+	return outcome, err
+}
+
+// decide compares obs with what was last applied to an existing Associate.
+func decide(existing *superofficev1alpha1.Associate, obs Observation) (Result, bool) {
+	annotations := existing.GetAnnotations()
+	if annotations[superofficev1alpha1.AnnotationLastEventID] == obs.EventID {
+		return Duplicate, true
+	}
+	last, err := time.Parse(time.RFC3339Nano, annotations[superofficev1alpha1.AnnotationLastEventTimestamp])
+	if err == nil && obs.Timestamp.Before(last) {
+		return Stale, true
+	}
+	return "", false
+}
+
+// upsert creates or updates the Associate in one write, re-reading live on a conflict.
+func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Observation) (Result, error) {
+	// The cache answers the common late-event case without an API call.
+	tomb, _, err := m.readTombstone(ctx, m.client, key)
+	if err != nil {
+		return "", err
+	}
+	if tomb != nil && obs.Timestamp.Before(tomb.Timestamp) {
+		return Stale, nil
+	}
+	var reader client.Reader = m.client
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		var existing superofficev1alpha1.Associate
+		err := m.call(ctx, func(ctx context.Context) error { return reader.Get(ctx, key, &existing) })
+		reader = m.apiReader // every retry decides on the live object
+		switch {
+		case apierrors.IsNotFound(err):
+			created := desiredAssociate(nil, key, obs)
+			err = m.call(ctx, func(ctx context.Context) error { return m.client.Create(ctx, created) })
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			if err != nil {
+				return "", err
+			}
+			return m.undoIfDeletedMeanwhile(ctx, key, created, obs)
+		case err != nil:
+			return "", err
+		}
+		if result, done := decide(&existing, obs); done {
+			return result, nil
+		}
+		if existing.DeletionTimestamp != nil {
+			return "", fmt.Errorf("associate %s is being deleted; an event newer than its deletion can be applied once it is gone", key)
+		}
+		updated := desiredAssociate(&existing, key, obs)
+		err = m.call(ctx, func(ctx context.Context) error { return m.client.Update(ctx, updated) })
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return Applied, nil
+	}
+	return "", errTooManyConflicts(key, "write")
+}
+
+// undoIfDeletedMeanwhile closes the race of a create on one replica with a newer delete
+// on another: both write first and read live after, so one of them sees the other.
+func (m *Mirror) undoIfDeletedMeanwhile(ctx context.Context, key types.NamespacedName, created *superofficev1alpha1.Associate, obs Observation) (Result, error) {
+	tomb, _, err := m.readTombstone(ctx, m.apiReader, key)
+	if err != nil {
+		return "", err
+	}
+	if tomb == nil || !tomb.Timestamp.After(obs.Timestamp) {
+		return Applied, nil
+	}
+	uid := created.UID
+	err = m.call(ctx, func(ctx context.Context) error {
+		return m.client.Delete(ctx, created, client.Preconditions{UID: &uid})
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return "", err
+	}
+	return Stale, nil
+}
+
+// desiredAssociate is existing (or a new Associate) with obs applied: labels, provenance
+// annotations, and the spec fields obs carries.
+func desiredAssociate(existing *superofficev1alpha1.Associate, key types.NamespacedName, obs Observation) *superofficev1alpha1.Associate {
+	a := &superofficev1alpha1.Associate{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	if existing != nil {
+		a = existing.DeepCopy()
+	}
+	a.Spec.Tenant = obs.Tenant
+	a.Spec.AssociateID = obs.AssociateID
+	applyFields(&a.Spec, obs.Fields)
+
+	if a.Labels == nil {
+		a.Labels = map[string]string{}
+	}
+	a.Labels[superofficev1alpha1.LabelTenant] = superofficev1alpha1.TenantSlug(obs.Tenant)
+	a.Labels[superofficev1alpha1.LabelAssociateID] = strconv.FormatInt(obs.AssociateID, 10)
+	a.Labels[superofficev1alpha1.LabelPersonID] = strconv.FormatInt(a.Spec.PersonID, 10)
+	if obs.Receiver.Name != "" {
+		a.Labels[superofficev1alpha1.LabelReceiver] = obs.Receiver.Name
+	}
+	if a.Annotations == nil {
+		a.Annotations = map[string]string{}
+	}
+	a.Annotations[superofficev1alpha1.AnnotationLastEventID] = obs.EventID
+	a.Annotations[superofficev1alpha1.AnnotationLastEvent] = obs.Event
+	a.Annotations[superofficev1alpha1.AnnotationLastEventTimestamp] = obs.Timestamp.UTC().Format(time.RFC3339Nano)
+	a.Annotations[superofficev1alpha1.AnnotationChangedByAssociateID] = strconv.FormatInt(obs.ChangedBy, 10)
+	return a
+}
+
+func applyFields(spec *superofficev1alpha1.AssociateSpec, f *Fields) {
+	if f == nil {
+		return
+	}
+	if f.PersonID != nil {
+		spec.PersonID = *f.PersonID
+	}
+	if f.GroupIdx != nil {
+		spec.GroupIdx = *f.GroupIdx
+	}
+	if f.TypeCode != nil {
+		code := *f.TypeCode
+		spec.TypeCode = &code
+		spec.Type = superofficev1alpha1.AssociateTypeFromCode(code)
+	}
+	if f.Retired != nil {
+		spec.Retired = *f.Retired
+	}
+	if f.WaitingForApproval != nil {
+		spec.WaitingForApproval = *f.WaitingForApproval
+	}
+	if f.RegisteredAssociateID != nil {
+		spec.RegisteredAssociateID = *f.RegisteredAssociateID
+	}
+	if f.UpdatedAssociateID != nil {
+		spec.UpdatedAssociateID = *f.UpdatedAssociateID
+	}
+	if f.Updated != nil {
+		spec.Updated = *f.Updated
+	}
+}

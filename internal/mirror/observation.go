@@ -1,0 +1,70 @@
+// Package mirror is the one path that writes Associates: an observation of a SuperOffice
+// associate (from a webhook delivery or a resync) goes in; the duplicate / stale /
+// tombstone decision and one write with optimistic-concurrency preconditions come out.
+package mirror
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The associate events that Apply understands.
+const (
+	EventCreated = "associate.created"
+	EventChanged = "associate.changed"
+	EventDeleted = "associate.deleted"
+)
+
+// Result is what Apply did with an observation.
+type Result string
+
+const (
+	// Applied: the Associate was created, updated or deleted, and the API server has it.
+	Applied Result = "applied"
+	// Duplicate: the same EventId was already applied.
+	Duplicate Result = "duplicate"
+	// Stale: older than what was applied for that associate, or than its deletion.
+	Stale Result = "stale"
+)
+
+// Fields are the associate's columns that an event carries; nil means not carried, and
+// a field not carried keeps the Associate's current value.
+type Fields struct {
+	PersonID              *int64
+	GroupIdx              *int32
+	TypeCode              *int32
+	Retired               *bool
+	WaitingForApproval    *bool
+	RegisteredAssociateID *int64
+	UpdatedAssociateID    *int64
+	Updated               *string
+}
+
+// Observation is one fact about one associate of one tenant.
+type Observation struct {
+	// Receiver is the WebhookReceiver it came through; its name labels the Associate.
+	Receiver types.NamespacedName
+	// Namespace is where the Associate lives.
+	Namespace string
+	// Tenant is the ContextIdentifier as sent (the receiver's tenant or Default when absent).
+	Tenant string
+	// AssociateID is SuperOffice's associate_id (the event's PrimaryKey).
+	AssociateID int64
+	// EventID identifies the event; applying the same EventID twice is a duplicate.
+	EventID string
+	// Event is associate.created, associate.changed or associate.deleted.
+	Event string
+	// Timestamp orders the events of one associate.
+	Timestamp time.Time
+	// ChangedBy is the associate who made the change (ChangedByAssociateId).
+	ChangedBy int64
+	// Fields are the carried columns; nil when the event carries none.
+	Fields *Fields
+}
+
+// Outcome is the result of Apply and the Associate it concerns ("namespace/name").
+type Outcome struct {
+	Result    Result
+	Associate string
+}
