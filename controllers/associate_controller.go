@@ -140,7 +140,7 @@ func (r *AssociateReconciler) ensureMetadata(ctx context.Context, assoc *superof
 // matched before and those it matches now alike.
 func (r *AssociateReconciler) associatesOfPolicyNamespace(ctx context.Context, policy client.Object) []reconcile.Request {
 	var list superofficev1alpha1.AssociateList
-	if err := r.List(ctx, &list, client.InNamespace(policy.GetNamespace())); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(policy.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing Associates for a policy change", "policy", client.ObjectKeyFromObject(policy))
 		return nil
 	}

@@ -146,7 +146,7 @@ func (r *AssociateReconciler) stillNeeded(ctx context.Context, assoc *superoffic
 	}
 	compiled := r.Templates.compile(policy)
 	var list superofficev1alpha1.AssociateList
-	if err := r.List(ctx, &list, client.InNamespace(assoc.Namespace)); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(assoc.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
 	for i := range list.Items {

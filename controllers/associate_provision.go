@@ -201,7 +201,7 @@ func (r *AssociateReconciler) releaseObjects(ctx context.Context, assoc *superof
 
 func (r *AssociateReconciler) policiesIn(ctx context.Context, namespace string) (map[string]*superofficev1alpha1.ProvisioningPolicy, error) {
 	var list superofficev1alpha1.ProvisioningPolicyList
-	if err := r.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing ProvisioningPolicies in %s: %w", namespace, err)
 	}
 	policies := make(map[string]*superofficev1alpha1.ProvisioningPolicy, len(list.Items))

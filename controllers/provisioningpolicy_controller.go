@@ -88,7 +88,7 @@ func (r *ProvisioningPolicyReconciler) Reconcile(ctx context.Context, req ctrl.R
 
 func (r *ProvisioningPolicyReconciler) countMatched(ctx context.Context, policy *superofficev1alpha1.ProvisioningPolicy) (int32, error) {
 	var list superofficev1alpha1.AssociateList
-	if err := r.List(ctx, &list, client.InNamespace(policy.Namespace)); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(policy.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("listing Associates in %s: %w", policy.Namespace, err)
 	}
 	var matched int32
@@ -151,7 +151,7 @@ type policiesOfAssociateNamespace struct {
 
 func (h policiesOfAssociateNamespace) enqueue(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	var list superofficev1alpha1.ProvisioningPolicyList
-	if err := h.client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := h.client.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing ProvisioningPolicies for an Associate change", "namespace", obj.GetNamespace())
 		return
 	}

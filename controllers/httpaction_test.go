@@ -1,0 +1,54 @@
+package controllers
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+)
+
+func TestCallAnswers(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/gone":
+			w.WriteHeader(http.StatusNotFound)
+		case "/broken":
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer server.Close()
+	r := &AssociateReconciler{HTTP: server.Client()}
+	policy := &superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}}
+	action := &superofficev1alpha1.HTTPAction{Name: "accounts"}
+
+	tests := []struct {
+		name, path, verb, wantErr string
+	}{
+		{"a 2xx is a success", "/ok", ActionProvision, ""},
+		{"a 404 on deprovision means already gone", "/gone", ActionDeprovision, ""},
+		{"a 404 on provision is a failure", "/gone", ActionProvision, "expected a 2xx answer, got 404"},
+		{"a 500 is a failure", "/broken", ActionUpdate, "expected a 2xx answer, got 500"},
+		{"a query is not shown in the error", "/broken?token=secret", ActionUpdate, "POST " + server.URL + "/broken:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := r.call(context.Background(), policy, action, httpRequest{method: http.MethodPost, url: server.URL + tt.path}, tt.verb)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("expected success, got %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "secret") {
+				t.Fatalf("expected an error containing %q and no query, got %v", tt.wantErr, err)
+			}
+		})
+	}
+}
