@@ -29,6 +29,8 @@ func main() {
 		"The address the SuperOffice webhook ingress binds to.")
 	flag.DurationVar(&opts.TombstoneTTL, "tombstone-ttl", opts.TombstoneTTL,
 		"How long a deleted associate's tombstone keeps older events from bringing it back.")
+	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", opts.MaxConcurrentReconciles,
+		"How many Associates (and policies, and receivers) are reconciled at once.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -15,6 +15,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -37,15 +38,18 @@ type Options struct {
 	LeaderElectionNamespace string
 	WebhookBindAddress      string
 	TombstoneTTL            time.Duration
+	// MaxConcurrentReconciles is how many objects each reconciler works on at once.
+	MaxConcurrentReconciles int
 }
 
 // DefaultOptions are the flags' defaults.
 func DefaultOptions() Options {
 	return Options{
-		MetricsBindAddress:     ":8080",
-		HealthProbeBindAddress: ":8081",
-		WebhookBindAddress:     ":8082",
-		TombstoneTTL:           72 * time.Hour,
+		MetricsBindAddress:      ":8080",
+		HealthProbeBindAddress:  ":8081",
+		WebhookBindAddress:      ":8082",
+		TombstoneTTL:            72 * time.Hour,
+		MaxConcurrentReconciles: 4,
 	}
 }
 
@@ -73,6 +77,7 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 		// Hand the Lease over at once on a clean shutdown instead of waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         CacheOptions(),
+		Controller:                    config.Controller{MaxConcurrentReconciles: opts.MaxConcurrentReconciles},
 	})
 	if err != nil {
 		return nil, err
