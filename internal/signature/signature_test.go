@@ -72,3 +72,18 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestVerifyAgreesWithCryptoHMACForKeysOfEveryLength(t *testing.T) {
+	// Keys shorter than, equal to and longer than SHA-256's 64-byte block (longer keys are hashed first).
+	for _, keyLen := range []int{1, 6, 63, 64, 65, 200} {
+		key := []byte(strings.Repeat("k", keyLen))
+		for _, body := range [][]byte{nil, []byte("x"), []byte(strings.Repeat("body", 300))} {
+			if !Verify(body, Sign(key, body), [][]byte{key}) {
+				t.Errorf("key of %d bytes, body of %d bytes: Verify refused what crypto/hmac signed", keyLen, len(body))
+			}
+			if Verify(body, Sign(key, body), [][]byte{append(key, 'x')}) {
+				t.Errorf("key of %d bytes, body of %d bytes: Verify accepted the signature under another key", keyLen, len(body))
+			}
+		}
+	}
+}
