@@ -20,6 +20,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		setupAssociateReconciler,
 		setupProvisioningPolicyReconciler,
 		setupWebhookReceiverReconciler,
+		setupWebhookReceiverSyncReconciler,
 	} {
 		if err := setup(mgr, opts); err != nil {
 			return err

@@ -1,0 +1,300 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/superoffice"
+)
+
+// Reasons of the Synced condition.
+const (
+	ReasonSynced              = "Synced"
+	ReasonResyncFailed        = "ResyncFailed"
+	ReasonMassDeletionRefused = "MassDeletionRefused"
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	ReasonInvalidCredentials  = "InvalidCredentials"
+	ReasonResyncPending       = "ResyncPending"
+)
+
+const (
+	defaultMaxDeletePercent = 10
+	defaultResyncInterval   = time.Hour
+	// resyncMaxReportedFailures bounds the errors quoted in the Synced message.
+	resyncMaxReportedFailures = 3
+)
+
+// associateSource is the part of the SuperOffice client a resync uses.
+type associateSource interface {
+	ListAssociates(ctx context.Context) ([]superoffice.AssociateRow, error)
+	GetAssociate(ctx context.Context, associateID int64) (superoffice.Associate, error)
+}
+
+// applier is the one path that writes Associates (mirror.Mirror).
+type applier interface {
+	Apply(ctx context.Context, obs mirror.Observation) (mirror.Outcome, error)
+}
+
+// resyncer lists a tenant's associates and mirrors them into the receiver's namespace.
+type resyncer struct {
+	reader client.Reader // the manager's cache
+	mirror applier
+	now    func() time.Time
+}
+
+// resyncReport is one attempt's outcome: the lastResync to record and, when it did not
+// succeed, the reason and message for the Synced condition.
+type resyncReport struct {
+	status  superofficev1alpha1.ResyncStatus
+	reason  string
+	message string
+}
+
+func (rep *resyncReport) changed() bool {
+	return rep.status.Created+rep.status.Updated+rep.status.Deleted > 0
+}
+
+// resync runs one pass. Every write goes through the mirror as an observation timestamped
+// when the listing began, so a delivery newer than the listing wins and a deletion the
+// listing did not see is not undone.
+func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, so associateSource) resyncReport {
+	start := r.now().UTC()
+	rep := resyncReport{status: superofficev1alpha1.ResyncStatus{Time: metav1.NewTime(start), Result: superofficev1alpha1.ResyncFailed}}
+	rows, err := so.ListAssociates(ctx)
+	if err != nil {
+		rep.reason, rep.message = ReasonResyncFailed, fmt.Sprintf("listing the associates failed, nothing was changed: %v", err)
+		return rep
+	}
+	rep.status.Listed = int32(len(rows))
+
+	namespace := receiverTargetNamespace(receiver)
+	existing, owned, err := r.associates(ctx, receiver, namespace)
+	if err != nil {
+		rep.reason, rep.message = ReasonResyncFailed, fmt.Sprintf("listing the receiver's Associates failed: %v", err)
+		return rep
+	}
+	pass := resyncPass{receiver: receiver, namespace: namespace, start: start, mirror: r.mirror, report: &rep}
+	listed := make(map[string]bool, len(rows))
+	for _, row := range rows {
+		name, err := superofficev1alpha1.AssociateName(receiver.Spec.Tenant, row.AssociateID)
+		if err != nil {
+			pass.fail(fmt.Errorf("associate %d: %w", row.AssociateID, err))
+			continue
+		}
+		listed[name] = true
+		pass.mirrorRow(ctx, so, row, existing[name])
+	}
+	if len(pass.failures) > 0 {
+		rep.reason, rep.message = ReasonResyncFailed, pass.failureMessage("nothing was deleted")
+		return rep
+	}
+
+	var vanished []*superofficev1alpha1.Associate
+	for _, a := range owned {
+		if !listed[a.Name] {
+			vanished = append(vanished, a)
+		}
+	}
+	maxPercent := maxDeletePercent(receiver)
+	if len(vanished) > 0 && len(vanished)*100 > int(maxPercent)*len(owned) {
+		rep.status.Result = superofficev1alpha1.ResyncMassDeletionRefused
+		rep.reason = ReasonMassDeletionRefused
+		rep.message = fmt.Sprintf("SuperOffice no longer lists %d of the receiver's %d Associates (%d%%), more than maxDeletePercent %d%%: nothing was deleted. "+
+			"Raise spec.api.maxDeletePercent for one resync, or delete them by hand", len(vanished), len(owned), len(vanished)*100/len(owned), maxPercent)
+		return rep
+	}
+	for _, a := range vanished {
+		pass.delete(ctx, a)
+	}
+	if len(pass.failures) > 0 {
+		rep.reason, rep.message = ReasonResyncFailed, pass.failureMessage("the other deletions were made")
+		return rep
+	}
+	rep.status.Result = superofficev1alpha1.ResyncSucceeded
+	rep.reason = ReasonSynced
+	rep.message = fmt.Sprintf("SuperOffice listed %d associates: %d created, %d updated, %d deleted, %d unchanged",
+		rep.status.Listed, rep.status.Created, rep.status.Updated, rep.status.Deleted, rep.status.Unchanged)
+	return rep
+}
+
+// associates returns the Associates of the target namespace by name, and those that the
+// receiver owns (its label, its tenant, not being deleted): the candidates for deletion.
+func (r *resyncer) associates(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, namespace string) (map[string]*superofficev1alpha1.Associate, []*superofficev1alpha1.Associate, error) {
+	var list superofficev1alpha1.AssociateList
+	if err := r.reader.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, nil, err
+	}
+	byName := make(map[string]*superofficev1alpha1.Associate, len(list.Items))
+	var owned []*superofficev1alpha1.Associate
+	slug := superofficev1alpha1.TenantSlug(receiver.Spec.Tenant)
+	for i := range list.Items {
+		a := &list.Items[i]
+		byName[a.Name] = a
+		if a.Labels[superofficev1alpha1.LabelReceiver] == receiver.Name &&
+			superofficev1alpha1.TenantSlug(a.Spec.Tenant) == slug && a.DeletionTimestamp == nil {
+			owned = append(owned, a)
+		}
+	}
+	return byName, owned, nil
+}
+
+// resyncPass is the state of one attempt's writes.
+type resyncPass struct {
+	receiver  *superofficev1alpha1.WebhookReceiver
+	namespace string
+	start     time.Time
+	mirror    applier
+	report    *resyncReport
+	failures  []error
+}
+
+func (p *resyncPass) fail(err error) { p.failures = append(p.failures, err) }
+
+func (p *resyncPass) failureMessage(consequence string) string {
+	msg := fmt.Sprintf("%d of the writes failed, %s", len(p.failures), consequence)
+	for i, err := range p.failures {
+		if i == resyncMaxReportedFailures {
+			msg += "; ..."
+			break
+		}
+		msg += "; " + err.Error()
+	}
+	return msg
+}
+
+func (p *resyncPass) observation(event string, associateID int64, fields *mirror.Fields) mirror.Observation {
+	return mirror.Observation{
+		Receiver:    client.ObjectKeyFromObject(p.receiver),
+		Namespace:   p.namespace,
+		Tenant:      p.receiver.Spec.Tenant,
+		AssociateID: associateID,
+		EventID:     fmt.Sprintf("resync:%s:%d:%d", p.receiver.UID, p.start.UnixNano(), associateID),
+		Event:       event,
+		Timestamp:   p.start,
+		Fields:      fields,
+	}
+}
+
+// mirrorRow creates a missing Associate or corrects a drifted one; a matching one is not
+// written at all, so a resync of an unchanged tenant makes no API writes.
+func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row superoffice.AssociateRow, existing *superofficev1alpha1.Associate) {
+	fields := rowFields(row)
+	if needsRecord(row, existing) {
+		record, err := so.GetAssociate(ctx, row.AssociateID)
+		switch {
+		case superoffice.IsNotFound(err):
+			return // gone since the listing: the next resync deletes it
+		case err != nil:
+			p.fail(err)
+			return
+		}
+		fields = mergeRecord(fields, record)
+	}
+	event, counter := mirror.EventCreated, &p.report.status.Created
+	if existing != nil {
+		if !drifted(&existing.Spec, fields) && existing.Labels[superofficev1alpha1.LabelReceiver] == p.receiver.Name {
+			p.report.status.Unchanged++
+			return
+		}
+		event, counter = mirror.EventChanged, &p.report.status.Updated
+	}
+	outcome, err := p.mirror.Apply(ctx, p.observation(event, row.AssociateID, &fields))
+	switch {
+	case err != nil:
+		p.fail(fmt.Errorf("associate %d: %w", row.AssociateID, err))
+	case outcome.Result == mirror.Applied:
+		*counter++
+	default: // a newer delivery or deletion already decided this associate
+		p.report.status.Unchanged++
+	}
+}
+
+func (p *resyncPass) delete(ctx context.Context, a *superofficev1alpha1.Associate) {
+	outcome, err := p.mirror.Apply(ctx, p.observation(mirror.EventDeleted, a.Spec.AssociateID, nil))
+	switch {
+	case err != nil:
+		p.fail(fmt.Errorf("deleting associate %d: %w", a.Spec.AssociateID, err))
+	case outcome.Result == mirror.Applied:
+		p.report.status.Deleted++
+	default: // created by a delivery newer than the listing: kept
+		p.report.status.Unchanged++
+	}
+}
+
+// rowFields are the columns the listing carried.
+func rowFields(row superoffice.AssociateRow) mirror.Fields {
+	person, group := row.PersonID, int32(row.GroupID)
+	f := mirror.Fields{PersonID: &person, GroupIdx: &group}
+	if row.HasType {
+		code := row.TypeCode
+		f.TypeCode = &code
+	}
+	if row.HasActive {
+		retired := row.Retired
+		f.Retired = &retired
+	}
+	return f
+}
+
+// needsRecord: the listing lacks a column that the Associate does not have yet either
+// (a new Associate, or one never given a type). A column the Associate has is kept.
+func needsRecord(row superoffice.AssociateRow, existing *superofficev1alpha1.Associate) bool {
+	if row.HasType && row.HasActive {
+		return false
+	}
+	return existing == nil || (!row.HasType && existing.Spec.TypeCode == nil)
+}
+
+// mergeRecord fills what the listing lacked from GetAssociate's record.
+func mergeRecord(f mirror.Fields, record superoffice.Associate) mirror.Fields {
+	if f.TypeCode == nil && record.HasType {
+		code := record.TypeCode
+		f.TypeCode = &code
+	}
+	if f.Retired == nil {
+		retired := record.Deleted
+		f.Retired = &retired
+	}
+	return f
+}
+
+// drifted reports whether a carried field differs from the Associate's spec.
+func drifted(spec *superofficev1alpha1.AssociateSpec, f mirror.Fields) bool {
+	switch {
+	case f.PersonID != nil && *f.PersonID != spec.PersonID,
+		f.GroupIdx != nil && *f.GroupIdx != spec.GroupIdx,
+		f.TypeCode != nil && (spec.TypeCode == nil || *f.TypeCode != *spec.TypeCode),
+		f.Retired != nil && *f.Retired != spec.Retired:
+		return true
+	}
+	return false
+}
+
+func receiverTargetNamespace(receiver *superofficev1alpha1.WebhookReceiver) string {
+	if receiver.Spec.TargetNamespace != "" {
+		return receiver.Spec.TargetNamespace
+	}
+	return receiver.Namespace
+}
+
+func maxDeletePercent(receiver *superofficev1alpha1.WebhookReceiver) int32 {
+	if api := receiver.Spec.API; api != nil && api.MaxDeletePercent != nil {
+		return *api.MaxDeletePercent
+	}
+	return defaultMaxDeletePercent
+}
+
+// resyncInterval is spec.api.resyncInterval (default 1h); 0 turns the periodic resync off.
+func resyncInterval(receiver *superofficev1alpha1.WebhookReceiver) time.Duration {
+	if api := receiver.Spec.API; api != nil && api.ResyncInterval != nil {
+		return max(api.ResyncInterval.Duration, 0)
+	}
+	return defaultResyncInterval
+}
