@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/ingress"
 	"github.com/assocsync/associate-operator/internal/ingress/samples"
 	"github.com/assocsync/associate-operator/internal/mirror"
 )
@@ -255,4 +256,34 @@ func TestKeyRotationTakesEffectWithoutARestartAndRefusesNothingMeanwhile(t *test
 		}
 		return nil
 	})
+}
+
+func TestExpiredTombstonesAreIgnoredAndCollected(t *testing.T) {
+	r := startReplicaWith(t, restConfig, ingress.Options{TombstoneTTL: 2 * time.Second, TombstoneCollectInterval: 200 * time.Millisecond})
+	ns := receiverSetup(t, "so", "Cust1234", nil, map[string]string{"secret": secret})
+	url := r.url + path(ns, "so")
+	waitReceiverServed(t, url, secret)
+
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	if code, result := deliver(t, url, event{ID: "d2", Event: mirror.EventDeleted, Associate: 5, Tenant: "Cust1234", At: t0.Add(2 * time.Second)}.body(), secret); code != 200 || result != "applied" {
+		t.Fatalf("deleting: want 200 applied, got %d %q", code, result)
+	}
+	late := event{ID: "c1", Event: mirror.EventCreated, Associate: 5, Tenant: "Cust1234", At: t0.Add(time.Second)}
+	if code, result := deliver(t, url, late.body(), secret); code != 200 || result != "stale" {
+		t.Fatalf("a late event while the tombstone lives: want 200 stale, got %d %q", code, result)
+	}
+	eventually(t, 20*time.Second, "the expired tombstone to be collected", func() error {
+		var cm corev1.ConfigMap
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: mirror.TombstoneName("cust1234-5")}, &cm)
+		if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		if err == nil {
+			return errNotYet
+		}
+		return nil
+	})
+	if code, result := deliver(t, url, late.body(), secret); code != 200 || result != "applied" {
+		t.Fatalf("after --tombstone-ttl, a late event is no longer held back: want 200 applied, got %d %q", code, result)
+	}
 }

@@ -78,6 +78,12 @@ type replica struct {
 // startReplica starts a manager with the ingress against cfg and waits until it serves.
 func startReplica(t *testing.T, cfg *rest.Config, ttl time.Duration) *replica {
 	t.Helper()
+	return startReplicaWith(t, cfg, ingress.Options{TombstoneTTL: ttl})
+}
+
+// startReplicaWith starts a replica with opts (its Listener and APICallTimeout are set here).
+func startReplicaWith(t *testing.T, cfg *rest.Config, opts ingress.Options) *replica {
+	t.Helper()
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 testenv.Scheme(),
@@ -93,7 +99,8 @@ func startReplica(t *testing.T, cfg *rest.Config, ttl time.Duration) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ingress.Add(mgr, ingress.Options{Listener: listener, TombstoneTTL: ttl, APICallTimeout: 2 * time.Second}); err != nil {
+	opts.Listener, opts.APICallTimeout = listener, 2*time.Second
+	if err := ingress.Add(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
