@@ -1,11 +1,21 @@
 package operator
 
 import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/assocsync/associate-operator/internal/mirror"
 )
 
 // CacheOptions keeps the informer cache small: managed fields are dropped from every
-// object, since nothing here reads them.
+// object, since nothing here reads them, and the only ConfigMaps cached are the tombstones.
 func CacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{mirror.LabelTombstone: "true"})},
+		},
+	}
 }
