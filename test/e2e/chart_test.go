@@ -341,7 +341,7 @@ func TestChartOptionalPartsFollowTheirValues(t *testing.T) {
 			check: func(t *testing.T, objects []*unstructured.Unstructured) {
 				args := managerArgs(t, objects)
 				for _, want := range []string{"--webhook-bind-address=:9443", "--metrics-bind-address=:9090",
-					"--tombstone-ttl=24h", "--default-max-body-bytes=2097152", "--zap-log-level=debug"} {
+					"--tombstone-ttl=24h", "--max-body-bytes=2097152", "--zap-log-level=debug"} {
 					if !slices.Contains(args, want) {
 						t.Errorf("manager args %v lack %s", args, want)
 					}
