@@ -85,7 +85,7 @@ func TestWebhookReceiverSync(t *testing.T) {
 		c.MaxAttempts = 2
 		c.BackoffBase = time.Millisecond
 		c.MaxRetryWait = 10 * time.Millisecond
-		c.CallTimeout = 10 * time.Second
+		c.CallTimeout = 30 * time.Second
 	}
 	if err := addWebhookReceiverSyncReconciler(mgr, Options{TombstoneTTL: time.Hour}, syncConfig{clients: clients}); err != nil {
 		t.Fatal(err)
@@ -118,6 +118,8 @@ func TestWebhookReceiverSync(t *testing.T) {
 	t.Run("the mass-deletion guard refuses and deletes nothing", s.massDeletionRefused)
 	t.Run("an expired ticket is renewed without a failed resync", s.ticketRenewed)
 	t.Run("the annotation triggers one resync", s.annotationTriggersOne)
+	t.Run("registration creates, corrects, surfaces TooManyErrors, rotates and deletes the webhook", s.registration)
+	t.Run("a resync during deliveries ends in the Timestamp-ordered state", s.resyncDuringDeliveries)
 }
 
 // tenant is one fake SuperOffice tenant served on loopback. gate, when set, holds every
