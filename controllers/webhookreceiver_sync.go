@@ -92,7 +92,7 @@ func addWebhookReceiverSyncReconciler(mgr ctrl.Manager, opts Options, cfg syncCo
 		return fmt.Errorf("indexing WebhookReceivers by the Secrets they read: %w", err)
 	}
 	if cfg.clients == nil {
-		cfg.clients = apiclient.NewCache(mgr.GetClient())
+		cfg.clients = apiclient.Shared(mgr)
 	}
 	if cfg.now == nil {
 		cfg.now = time.Now
