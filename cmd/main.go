@@ -29,6 +29,8 @@ func main() {
 		"The address the SuperOffice webhook ingress binds to.")
 	flag.DurationVar(&opts.TombstoneTTL, "tombstone-ttl", opts.TombstoneTTL,
 		"How long a deleted associate's tombstone keeps older events from bringing it back.")
+	flag.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", 0,
+		"A ceiling over every receiver's spec.maxBodyBytes for webhook bodies; 0 means none.")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", opts.MaxConcurrentReconciles,
 		"How many Associates (and policies, and receivers) are reconciled at once.")
 	zapOpts := zap.Options{}

@@ -43,6 +43,8 @@ type handler struct {
 	deliveries   *deliveryRecorder // nil: no lastDeliveryTime
 	log          logr.Logger
 	applyTimeout time.Duration
+	// maxBodyCeiling, when positive, caps every receiver's spec.maxBodyBytes.
+	maxBodyCeiling int64
 }
 
 // delivery is what is known about one request, for the reply, the metrics and the log line.
@@ -89,7 +91,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 	}
 	d.receiver = key.String()
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rcv.maxBodyBytes()))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.bodyLimit(rcv)))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -220,4 +222,13 @@ func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
 // notFound answers paths that are no receiver's.
 func notFound(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusNotFound, reply{Error: "not a webhook path: want POST /webhooks/{namespace}/{name}"})
+}
+
+// bodyLimit is the receiver's spec.maxBodyBytes, capped by the manager-wide ceiling.
+func (h *handler) bodyLimit(rcv *readyReceiver) int64 {
+	limit := rcv.maxBodyBytes()
+	if h.maxBodyCeiling > 0 && limit > h.maxBodyCeiling {
+		return h.maxBodyCeiling
+	}
+	return limit
 }

@@ -20,6 +20,8 @@ type Options struct {
 	BindAddress string
 	// TombstoneTTL is how long a deleted associate's tombstone lives.
 	TombstoneTTL time.Duration
+	// MaxBodyBytes, when positive, caps every receiver's spec.maxBodyBytes.
+	MaxBodyBytes int64
 	// Listener, when set, is used instead of listening on BindAddress (tests).
 	Listener net.Listener
 	// APICallTimeout bounds each API call of an apply; mirror.DefaultCallTimeout when zero.
@@ -49,11 +51,12 @@ func Add(mgr manager.Manager, opts Options) error {
 	m.CallTimeout = opts.APICallTimeout
 	deliveries := newDeliveryRecorder(mgr.GetClient(), log)
 	h := &handler{
-		reader:     mgr.GetClient(),
-		mirror:     m,
-		warnings:   newWarningRecorder(mgr.GetEventRecorder("associate-operator-webhook")),
-		deliveries: deliveries,
-		log:        log,
+		reader:         mgr.GetClient(),
+		mirror:         m,
+		warnings:       newWarningRecorder(mgr.GetEventRecorder("associate-operator-webhook")),
+		deliveries:     deliveries,
+		log:            log,
+		maxBodyCeiling: opts.MaxBodyBytes,
 	}
 	shutdown := 30 * time.Second
 	srv := &server{

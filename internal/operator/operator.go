@@ -38,6 +38,8 @@ type Options struct {
 	LeaderElectionNamespace string
 	WebhookBindAddress      string
 	TombstoneTTL            time.Duration
+	// MaxBodyBytes, when positive, caps every receiver's spec.maxBodyBytes.
+	MaxBodyBytes int64
 	// MaxConcurrentReconciles is how many objects each reconciler works on at once.
 	MaxConcurrentReconciles int
 }
@@ -82,7 +84,9 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ingress.Add(mgr, ingress.Options{BindAddress: opts.WebhookBindAddress, TombstoneTTL: opts.TombstoneTTL}); err != nil {
+	if err := ingress.Add(mgr, ingress.Options{
+		BindAddress: opts.WebhookBindAddress, TombstoneTTL: opts.TombstoneTTL, MaxBodyBytes: opts.MaxBodyBytes,
+	}); err != nil {
 		return nil, err
 	}
 	if err := controllers.Setup(mgr, controllers.Options{TombstoneTTL: opts.TombstoneTTL}); err != nil {
