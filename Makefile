@@ -10,6 +10,9 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOVULNCHECK_VERSION ?= v1.1.4
 GOTESTSUM_VERSION ?= v1.13.0
 
+# The Kubernetes version of the local control plane (hack/envtest) and of helm's checks.
+KUBE_VERSION ?= 1.37.2
+
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
@@ -121,11 +124,11 @@ undeploy: ## Remove the kustomize deployment.
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart.
-	"$(HELM)" lint --strict charts/associate-operator
+	"$(HELM)" lint --strict --kube-version $(KUBE_VERSION) charts/associate-operator
 
 .PHONY: helm-template
 helm-template: helm ## Render the Helm chart with its default values.
-	"$(HELM)" template associate-operator charts/associate-operator --namespace associate-operator-system
+	"$(HELM)" template associate-operator charts/associate-operator --namespace associate-operator-system --kube-version $(KUBE_VERSION)
 
 ##@ Tools
 
