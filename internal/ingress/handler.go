@@ -45,7 +45,18 @@ type handler struct {
 	applyTimeout time.Duration
 	// maxBodyCeiling, when positive, caps every receiver's spec.maxBodyBytes.
 	maxBodyCeiling int64
+	// enricher fetches the record of a changed event without FieldValues for receivers
+	// with spec.api; nil turns that off.
+	enricher enricher
 }
+
+// enricher is apiclient.Cache: GetAssociate through the receiver's SuperOffice client.
+type enricher interface {
+	Enrich(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, associateID int64) (*mirror.Fields, error)
+}
+
+// enrichTimeout bounds the GetAssociate of one delivery, well inside the apply timeout.
+const enrichTimeout = 5 * time.Second
 
 // delivery is what is known about one request, for the reply, the metrics and the log line.
 type delivery struct {
@@ -154,6 +165,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)
 		return
 	}
+	if obs.Event == mirror.EventChanged && obs.Fields == nil && rcv.receiver.Spec.API != nil && h.enricher != nil {
+		obs.Fields = h.enrich(ctx, rcv.receiver, obs.AssociateID)
+	}
 	d.associate = obs.Namespace + "/" + name
 
 	timeout := h.applyTimeout
@@ -231,4 +245,18 @@ func (h *handler) bodyLimit(rcv *readyReceiver) int64 {
 		return h.maxBodyCeiling
 	}
 	return limit
+}
+
+// enrich is the associate's record as Fields, or nil when SuperOffice cannot say: the event
+// is then applied as the touch it is, never refused for it, and the next resync completes it.
+func (h *handler) enrich(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, associateID int64) *mirror.Fields {
+	ctx, cancel := context.WithTimeout(ctx, enrichTimeout)
+	defer cancel()
+	fields, err := h.enricher.Enrich(ctx, receiver, associateID)
+	if err != nil {
+		h.log.Info("fetching the record of a changed event without FieldValues failed; applying it without fields",
+			"receiver", receiver.Namespace+"/"+receiver.Name, "associate", associateID, "error", err.Error())
+		return nil
+	}
+	return fields
 }

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/apiclient"
 	"github.com/assocsync/associate-operator/internal/mirror"
 )
 
@@ -57,6 +58,7 @@ func Add(mgr manager.Manager, opts Options) error {
 		deliveries:     deliveries,
 		log:            log,
 		maxBodyCeiling: opts.MaxBodyBytes,
+		enricher:       apiclient.Shared(mgr),
 	}
 	shutdown := 30 * time.Second
 	srv := &server{
