@@ -89,8 +89,11 @@ func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	receiver.Status.WebhookPath = path
 	receiver.Status.ObservedGeneration = receiver.Generation
-	// A merge patch of status leaves lastDeliveryTime (written by the ingress) alone.
-	return ctrl.Result{}, r.client.Status().Patch(ctx, &receiver, client.MergeFrom(before))
+	// A merge patch leaves lastDeliveryTime (the ingress's) alone, but it replaces the whole
+	// conditions list: the resourceVersion precondition keeps a stale cache from dropping
+	// the sync controller's Synced and Registered (a conflict is retried with a fresh copy).
+	return ctrl.Result{}, r.client.Status().Patch(ctx, &receiver,
+		client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 
 // readiness: Ready when the Secret exists and holds at least one of the listed keys.
