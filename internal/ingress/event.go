@@ -52,9 +52,13 @@ var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999
 
 // decodeEvent parses a body and checks the fields every event needs.
 func decodeEvent(body []byte) (*Event, error) {
-	var ev Event
-	if err := json.Unmarshal(body, &ev); err != nil {
-		return nil, fmt.Errorf("body is not a SuperOffice event: %w", err)
+	ev := scanEvent(body)
+	if ev == nil {
+		// Not the plain form: encoding/json decides, and words the error.
+		ev = new(Event)
+		if err := json.Unmarshal(body, ev); err != nil {
+			return nil, fmt.Errorf("body is not a SuperOffice event: %w", err)
+		}
 	}
 	var missing []string
 	if ev.EventID == "" {
@@ -81,7 +85,7 @@ func decodeEvent(body []byte) (*Event, error) {
 	if ev.at.IsZero() {
 		return nil, fmt.Errorf("Timestamp %q is not an RFC 3339 time", ev.Timestamp)
 	}
-	return &ev, nil
+	return ev, nil
 }
 
 // isTest: the test event has Event and Entity "test".
@@ -103,23 +107,31 @@ func (ev *Event) applicable() bool {
 	return false
 }
 
-// fields converts FieldValues; nil when the event carries none.
+// fields converts FieldValues; nil when the event carries none. The Fields and the values
+// its pointers point to are one allocation.
 func (ev *Event) fields() *mirror.Fields {
 	fv := ev.FieldValues
 	if fv == nil {
 		return nil
 	}
-	f := &mirror.Fields{
-		PersonID:              fv.PersonID.int64(),
-		GroupIdx:              fv.GroupIdx.int32(),
-		TypeCode:              fv.Type.int32(),
-		Retired:               fv.Deleted.bool(),
-		WaitingForApproval:    fv.WaitingForApproval.bool(),
-		RegisteredAssociateID: fv.RegisteredAssociateID.int64(),
-		UpdatedAssociateID:    fv.UpdatedAssociateID.int64(),
+	var v struct {
+		f                                 mirror.Fields
+		personID, registeredBy, updatedBy int64
+		groupIdx, typeCode                int32
+		retired, waitingForApproval       bool
+	}
+	p := &v
+	p.f = mirror.Fields{
+		PersonID:              fv.PersonID.int64(&p.personID),
+		GroupIdx:              fv.GroupIdx.int32(&p.groupIdx),
+		TypeCode:              fv.Type.int32(&p.typeCode),
+		Retired:               fv.Deleted.bool(&p.retired),
+		WaitingForApproval:    fv.WaitingForApproval.bool(&p.waitingForApproval),
+		RegisteredAssociateID: fv.RegisteredAssociateID.int64(&p.registeredBy),
+		UpdatedAssociateID:    fv.UpdatedAssociateID.int64(&p.updatedBy),
 		Updated:               fv.Updated,
 	}
-	return f
+	return &p.f
 }
 
 // flexInt is an integer sent as a JSON number or a numeric string.
@@ -142,20 +154,22 @@ func (n *flexInt) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func (n *flexInt) int64() *int64 {
+// int64 stores n in to and returns to; nil when n is nil.
+func (n *flexInt) int64(to *int64) *int64 {
 	if n == nil {
 		return nil
 	}
-	v := int64(*n)
-	return &v
+	*to = int64(*n)
+	return to
 }
 
-func (n *flexInt) int32() *int32 {
+// int32 stores n in to and returns to; nil when n is nil.
+func (n *flexInt) int32(to *int32) *int32 {
 	if n == nil {
 		return nil
 	}
-	v := int32(*n)
-	return &v
+	*to = int32(*n)
+	return to
 }
 
 // flexBool is a boolean sent as true/false, 0/1 or their string forms.
@@ -173,10 +187,11 @@ func (b *flexBool) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func (b *flexBool) bool() *bool {
+// bool stores b in to and returns to; nil when b is nil.
+func (b *flexBool) bool(to *bool) *bool {
 	if b == nil {
 		return nil
 	}
-	v := bool(*b)
-	return &v
+	*to = bool(*b)
+	return to
 }
