@@ -6,16 +6,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/mirror"
 )
 
 // CacheOptions keeps the informer cache small: managed fields are dropped from every
-// object, since nothing here reads them, and the only ConfigMaps cached are the tombstones.
+// object, since nothing here reads them, the only ConfigMaps cached are the tombstones, and
+// Associates, the most numerous, share their repeated strings (compactAssociate).
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{mirror.LabelTombstone: "true"})},
+			&corev1.ConfigMap{}:              {Label: labels.SelectorFromSet(labels.Set{mirror.LabelTombstone: "true"})},
+			&superofficev1alpha1.Associate{}: {Transform: compactAssociate},
 		},
 	}
 }
