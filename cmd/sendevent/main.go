@@ -46,6 +46,9 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	secret = bytes.TrimRight(secret, "\r\n")
+	if len(secret) == 0 {
+		return fmt.Errorf("the secret file %s is empty: put the receiver's signing secret in it", *secretFile)
+	}
 	body, err := loadEvent(*event)
 	if err != nil {
 		return err

@@ -143,14 +143,14 @@ func installSample(ctx context.Context, env *testenv.Environment) error {
 		return err
 	}
 	for _, obj := range objects {
-		if err := c.Create(ctx, obj); err != nil {
-			return fmt.Errorf("creating sample %s %s: %w", obj.GetKind(), obj.GetName(), err)
-		}
-		if obj.GetKind() == "Secret" {
-			secret, _, _ := unstructured.NestedString(obj.Object, "stringData", "secret")
+		// Read before Create: the API server's answer has data, no longer stringData.
+		if secret, found, _ := unstructured.NestedString(obj.Object, "stringData", "secret"); found {
 			if err := os.WriteFile(filepath.Join(localDir, "webhook-secret"), []byte(secret), 0o600); err != nil {
 				return err
 			}
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating sample %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}
 	return nil
