@@ -1,0 +1,218 @@
+package fault
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// TestBadSignaturesWriteNothingButRateLimitedEvents: 1,000 deliveries with bad signatures
+// get 401, and the API server's own request counters show no write but Events.
+func TestBadSignaturesWriteNothingButRateLimitedEvents(t *testing.T) {
+	ns := setupReceiver(t)
+	m := startManager(t, adminKubeconfig(t, ""))
+	m.waitReady(t)
+	url := m.url(ns, receiverName)
+	waitServed(t, url)
+
+	before := apiServerWrites(t)
+	body := event{id: "abuse", kind: "associate.created", associate: 7, at: time.Now()}.body()
+	for i := range 1000 {
+		sig := badSignature(i)
+		if a := post(url, body, sig); a.code != http.StatusUnauthorized {
+			t.Fatalf("delivery %d with a bad signature: want 401, got %d %v", i, a.code, a.err)
+		}
+	}
+	after := apiServerWrites(t)
+	for resource, n := range after {
+		delta := n - before[resource]
+		switch {
+		case delta == 0:
+		case resource == "events":
+			if delta > 100 {
+				t.Errorf("1,000 bad deliveries wrote %.0f Events: the Warning Events are not rate-limited", delta)
+			}
+		default:
+			t.Errorf("1,000 bad deliveries made %.0f writes to %s; want none", delta, resource)
+		}
+	}
+	if associateExists(t, ns, "cust1234-7") {
+		t.Errorf("a delivery with a bad signature created Associate cust1234-7")
+	}
+}
+
+// badSignature is a well-formed base64 signature of 32 bytes that is not the body's.
+func badSignature(i int) string {
+	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
+}
+
+// apiServerWrites sums apiserver_request_total for POST, PUT, PATCH and DELETE by
+// resource, read from the API server's /metrics as the admin.
+func apiServerWrites(t *testing.T) map[string]float64 {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("reading the API server's /metrics: %v", err)
+	}
+	writes := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		labels, value, _ := strings.Cut(strings.TrimPrefix(line, "apiserver_request_total{"), "} ")
+		verb, resource := label(labels, "verb"), label(labels, "resource")
+		if verb != "POST" && verb != "PUT" && verb != "PATCH" && verb != "DELETE" {
+			continue
+		}
+		n, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			t.Fatalf("apiserver_request_total line %q: %v", line, err)
+		}
+		writes[resource] += n
+	}
+	if len(writes) == 0 {
+		t.Fatalf("the API server's /metrics has no apiserver_request_total for writes")
+	}
+	return writes
+}
+
+func label(labels, name string) string {
+	for _, kv := range strings.Split(labels, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// TestSlowHeaderClientIsCutOff: a client that sends its headers a byte at a time is
+// disconnected by the server's header timeout before it finishes them.
+func TestSlowHeaderClientIsCutOff(t *testing.T) {
+	ns := setupReceiver(t)
+	m := startManager(t, adminKubeconfig(t, ""))
+	m.waitReady(t)
+
+	conn, err := net.DialTimeout("tcp", m.webhookAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 200 bytes at one per 100 ms would take 20 s, four times the header timeout.
+	headers := "POST /webhooks/" + ns + "/" + receiverName + " HTTP/1.1\r\nHost: x\r\nX-Padding: " + strings.Repeat("p", 200) + "\r\n\r\n"
+	sent := 0
+	for ; sent < len(headers); sent++ {
+		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte{headers[sent]}); err != nil {
+			break
+		}
+		if closedByPeer(conn) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the slow client's pace, not a wait for the server
+	}
+	if sent == len(headers) {
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err == nil && resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("the server took %d header bytes sent a byte per 100 ms and answered %d; want it to cut the client off", sent, resp.StatusCode)
+		}
+	}
+	t.Logf("the server cut the slow client off after %d of %d header bytes", sent, len(headers))
+}
+
+// closedByPeer peeks at the connection without blocking for long: EOF or a reset means
+// the server closed it.
+func closedByPeer(conn net.Conn) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+	var b [512]byte
+	_, err := conn.Read(b[:])
+	_ = conn.SetReadDeadline(time.Time{})
+	if err == nil {
+		return true // an answer (408) before the headers were complete
+	}
+	var netErr net.Error
+	if ok := asNetError(err, &netErr); ok && netErr.Timeout() {
+		return false
+	}
+	return true
+}
+
+func asNetError(err error, target *net.Error) bool {
+	ne, ok := err.(net.Error)
+	if ok {
+		*target = ne
+	}
+	return ok
+}
+
+// TestHundredMegabyteBodyIsRefusedUnread: a 100 MB body, generated as it is sent, gets
+// 413 (or the connection closed) long before the server has read it all.
+func TestHundredMegabyteBodyIsRefusedUnread(t *testing.T) {
+	ns := setupReceiver(t)
+	m := startManager(t, adminKubeconfig(t, ""))
+	m.waitReady(t)
+	url := m.url(ns, receiverName)
+	waitServed(t, url)
+
+	const size = 100 << 20
+	body := &countingReader{remaining: size}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = size
+	req.Header.Set("X-SuperOffice-Signature", badSignature(1))
+	resp, err := http.DefaultClient.Do(req)
+	sent := body.sent.Load()
+	switch {
+	case err != nil:
+		t.Logf("the server closed the connection: %v", err)
+	case resp.StatusCode != http.StatusRequestEntityTooLarge:
+		resp.Body.Close()
+		t.Fatalf("a 100 MB body: want 413, got %d", resp.StatusCode)
+	default:
+		resp.Body.Close()
+	}
+	if sent >= size/2 {
+		t.Fatalf("the client sent %d of %d bytes before the refusal: the server read far past its limit", sent, size)
+	}
+	t.Logf("the client sent %d of %d bytes before the refusal", sent, size)
+}
+
+// countingReader yields remaining bytes of '{' without allocating them, counting what was read.
+type countingReader struct {
+	remaining int64
+	sent      atomic.Int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.remaining == 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.remaining)
+	for i := range p[:n] {
+		p[i] = ' '
+	}
+	r.remaining -= n
+	r.sent.Add(n)
+	return int(n), nil
+}
