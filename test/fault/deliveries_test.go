@@ -119,7 +119,7 @@ func post(url string, body []byte, sig string) answer {
 	if err != nil {
 		return answer{err: err}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var reply struct{ Result string }
 	_ = json.NewDecoder(resp.Body).Decode(&reply)
 	return answer{code: resp.StatusCode, result: reply.Result, retryAfter: resp.Header.Get("Retry-After")}

@@ -36,7 +36,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	if managerBin, err = buildManager(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

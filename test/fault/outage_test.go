@@ -103,7 +103,7 @@ func (p *tcpProxy) accept(listener net.Listener) {
 		}
 		server, err := net.DialTimeout("tcp", p.backend, 5*time.Second)
 		if err != nil {
-			client.Close()
+			_ = client.Close()
 			continue
 		}
 		p.mu.Lock()
@@ -116,8 +116,8 @@ func (p *tcpProxy) accept(listener net.Listener) {
 
 func pipe(dst, src net.Conn) {
 	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+	_ = dst.Close()
+	_ = src.Close()
 }
 
 // cut stops listening and closes every forwarded connection: the API server is gone.
@@ -125,11 +125,11 @@ func (p *tcpProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.listener != nil {
-		p.listener.Close()
+		_ = p.listener.Close()
 		p.listener = nil
 	}
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 		delete(p.conns, c)
 	}
 }
