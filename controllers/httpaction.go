@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -147,6 +148,10 @@ func (r *AssociateReconciler) call(ctx context.Context, policy *superofficev1alp
 	}
 	resp, err := r.HTTP.Do(httpReq)
 	if err != nil {
+		// *url.Error repeats the whole URL, query and all; where already names it redacted.
+		if uerr, ok := errors.AsType[*url.Error](err); ok {
+			err = uerr.Err
+		}
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	defer func() { _ = resp.Body.Close() }()

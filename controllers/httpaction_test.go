@@ -52,3 +52,25 @@ func TestCallAnswers(t *testing.T) {
 		})
 	}
 }
+
+// A transport error (*url.Error) names the full URL; a query may carry a token, and the
+// error ends up in status.actions[].lastError and in Events.
+func TestCallTransportErrorHidesTheQuery(t *testing.T) {
+	server := httptest.NewServer(http.NotFoundHandler())
+	target := server.URL + "/people/7?token=s3cret-token"
+	server.Close() // nothing listens any more: the call fails in the transport
+
+	r := &AssociateReconciler{HTTP: &http.Client{}}
+	policy := &superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}}
+	action := &superofficev1alpha1.HTTPAction{Name: "accounts"}
+	err := r.call(context.Background(), policy, action, httpRequest{method: http.MethodPost, url: target}, ActionProvision)
+	if err == nil {
+		t.Fatal("expected a transport error from a closed server, got success")
+	}
+	if strings.Contains(err.Error(), "s3cret-token") {
+		t.Fatalf("expected the error without the URL's query, got %q", err)
+	}
+	if !strings.Contains(err.Error(), "POST "+server.URL+"/people/7") {
+		t.Fatalf("expected the error to name the redacted URL, got %q", err)
+	}
+}
