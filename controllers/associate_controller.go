@@ -133,7 +133,14 @@ func (r *AssociateReconciler) ensureMetadata(ctx context.Context, assoc *superof
 	if !changed {
 		return nil
 	}
-	return r.Patch(ctx, assoc, client.MergeFrom(original))
+	return r.Patch(ctx, assoc, lockedMergeFrom(original))
+}
+
+// lockedMergeFrom is a merge patch that carries the resourceVersion it was computed from:
+// a merge patch replaces the whole finalizers list, so one built on a stale cached copy
+// would drop a finalizer another controller added meanwhile. A Conflict retries instead.
+func lockedMergeFrom(original client.Object) client.Patch {
+	return client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
 }
 
 // associatesOfPolicyNamespace enqueues every Associate in the policy's namespace: those it

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +119,7 @@ func TestAssociateReconciler(t *testing.T) {
 	t.Run("a policy edit is applied to existing Associates", s.policyEdit)
 	t.Run("HTTP actions are called, signed, not repeated, and retried", s.httpActions)
 	t.Run("a bad template is reported and not fatal", s.badTemplate)
+	t.Run("a finalizer patch from a stale copy keeps another controller's finalizer", s.staleFinalizerPatch)
 }
 
 func (s *suite) namespace(t *testing.T, name string) string {
@@ -462,4 +464,26 @@ func (s *suite) badTemplate(t *testing.T) {
 		policy.Spec.Resources[0].Template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: person-{{ .PersonID }}\n"
 	})
 	s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+}
+
+func (s *suite) staleFinalizerPatch(t *testing.T) {
+	g := gomega.NewWithT(t)
+	ns := s.namespace(t, "stale-finalizer")
+	a := s.ready(t, s.associate(t, ns, 1301, 97, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonNoPolicyMatched)
+
+	// A cache that lags behind: our finalizer not seen yet, another controller's not either.
+	stale := a.DeepCopy()
+	stale.Finalizers = nil
+	const other = "example.com/other"
+	s.update(t, a, func() { a.Finalizers = append(a.Finalizers, other) })
+	t.Cleanup(func() {
+		s.update(t, a, func() { a.Finalizers = slices.DeleteFunc(a.Finalizers, func(f string) bool { return f == other }) })
+	})
+
+	r := &AssociateReconciler{Client: s.c}
+	err := r.ensureMetadata(s.ctx, stale)
+	g.Expect(apierrors.IsConflict(err)).To(gomega.BeTrue(), "expected a Conflict for a patch from a stale copy, got %v", err)
+	got := &superofficev1alpha1.Associate{}
+	s.get(g, got, ns, a.Name)
+	g.Expect(got.Finalizers).To(gomega.ConsistOf(FinalizerDeprovision, other), "a finalizer patch must not drop finalizers it did not see")
 }

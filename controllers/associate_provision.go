@@ -106,7 +106,7 @@ func (r *AssociateReconciler) reconcileDelete(ctx context.Context, assoc *supero
 	}
 	original := assoc.DeepCopy()
 	controllerutil.RemoveFinalizer(assoc, FinalizerDeprovision)
-	if err := r.Patch(ctx, assoc, client.MergeFrom(original)); err != nil {
+	if err := r.Patch(ctx, assoc, lockedMergeFrom(original)); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	r.applied.forgetAssociate(assoc.UID)
