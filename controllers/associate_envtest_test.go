@@ -115,6 +115,7 @@ func TestAssociateReconciler(t *testing.T) {
 	t.Run("retiring removes what was provisioned", s.retireRemoves)
 	t.Run("deleting removes what was provisioned", s.deleteRemoves)
 	t.Run("Retain keeps the objects without the ownerReference", s.retainKeeps)
+	t.Run("Retain keeps the objects when the policy itself is deleted", s.retainSurvivesPolicyDeletion)
 	t.Run("a shared person's objects stay until the last Associate goes", s.sharedPerson)
 	t.Run("a policy edit is applied to existing Associates", s.policyEdit)
 	t.Run("HTTP actions are called, signed, not repeated, and retried", s.httpActions)
@@ -291,6 +292,23 @@ func (s *suite) retainKeeps(t *testing.T) {
 	rb := &rbacv1.RoleBinding{}
 	s.get(g, rb, ns, "person-61-view")
 	g.Expect(rb.OwnerReferences).To(gomega.BeEmpty())
+}
+
+func (s *suite) retainSurvivesPolicyDeletion(t *testing.T) {
+	g := gomega.NewWithT(t)
+	ns := s.namespace(t, "retain-policy-deleted")
+	spec := samplePolicySpec()
+	spec.DeletionPolicy = superofficev1alpha1.DeletionPolicyRetain
+	policy := s.policy(t, ns, "person-accounts", spec)
+	a := s.ready(t, s.associate(t, ns, 850, 63, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonProvisioned)
+
+	g.Expect(s.c.Delete(s.ctx, policy)).To(gomega.Succeed())
+	got := s.ready(t, a, metav1.ConditionTrue, ReasonNoPolicyMatched)
+	g.Expect(got.Status.Provisioned).To(gomega.BeEmpty(), "the deleted policy's objects are released")
+	sa := &corev1.ServiceAccount{}
+	s.get(g, sa, ns, "person-63")
+	g.Expect(hasOwner(sa, a)).To(gomega.BeFalse(), "Retain removes the ownerReference, got %v", sa.OwnerReferences)
+	s.get(g, &rbacv1.RoleBinding{}, ns, "person-63-view")
 }
 
 func (s *suite) sharedPerson(t *testing.T) {

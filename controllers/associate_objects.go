@@ -50,6 +50,9 @@ func (r *AssociateReconciler) placeObject(obj *unstructured.Unstructured, namesp
 // same object was already applied for this Associate and nothing was written.
 func (r *AssociateReconciler) applyObject(ctx context.Context, assoc *superofficev1alpha1.Associate,
 	policy *superofficev1alpha1.ProvisioningPolicy, obj *unstructured.Unstructured) (bool, error) {
+	if policy.Spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain {
+		setAnnotation(obj, AnnotationDeletionPolicy, string(superofficev1alpha1.DeletionPolicyRetain))
+	}
 	if obj.GetNamespace() == assoc.Namespace {
 		obj.SetOwnerReferences(append(obj.GetOwnerReferences(), metav1.OwnerReference{
 			APIVersion: superofficev1alpha1.GroupVersion.String(),
@@ -99,7 +102,7 @@ func (r *AssociateReconciler) releaseObject(ctx context.Context, assoc *superoff
 	if err := r.removeOwnerReference(ctx, assoc, obj); err != nil {
 		return err
 	}
-	if policy != nil && policy.Spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain {
+	if retained(policy, obj) {
 		return nil
 	}
 	needed, err := r.stillNeeded(ctx, assoc, policy, entry, obj)
@@ -110,6 +113,28 @@ func (r *AssociateReconciler) releaseObject(ctx context.Context, assoc *superoff
 	// The preconditions keep an Associate that took the object in the meantime from losing it.
 	err = r.Delete(ctx, obj, client.Preconditions{UID: &uid, ResourceVersion: &resourceVersion})
 	return client.IgnoreNotFound(err)
+}
+
+// AnnotationDeletionPolicy on a provisioned object records that its policy retains it, so
+// that it is still retained once the policy itself is deleted.
+const AnnotationDeletionPolicy = "superoffice.assocsync.io/deletion-policy"
+
+// retained tells whether a released object stays: its policy says Retain, or, with the
+// policy gone, the object says it was applied under Retain.
+func retained(policy *superofficev1alpha1.ProvisioningPolicy, obj *unstructured.Unstructured) bool {
+	if policy != nil {
+		return policy.Spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain
+	}
+	return obj.GetAnnotations()[AnnotationDeletionPolicy] == string(superofficev1alpha1.DeletionPolicyRetain)
+}
+
+func setAnnotation(obj *unstructured.Unstructured, key, value string) {
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[key] = value
+	obj.SetAnnotations(annotations)
 }
 
 // removeOwnerReference removes the Associate's ownerReference with a JSON patch that
