@@ -16,12 +16,16 @@ import (
 
 // Apply applies one observation: created/changed create or update the Associate, deleted
 // deletes it behind a tombstone. It answers duplicate or stale without writing when the
-// observation is already applied or older than what the API server holds. An error means
-// the outcome is unknown and the delivery must be retried.
+// observation is already applied or older than what the API server holds. ErrInvalid means
+// no retry can store it; another error means the outcome is unknown and the delivery must
+// be retried.
 func (m *Mirror) Apply(ctx context.Context, obs Observation) (Outcome, error) {
 	name, err := superofficev1alpha1.AssociateName(obs.Tenant, obs.AssociateID)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := validate(obs); err != nil {
+		return Outcome{}, err
 	}
 	key := types.NamespacedName{Namespace: obs.Namespace, Name: name}
 	outcome := Outcome{Associate: key.String()}
@@ -33,20 +37,25 @@ func (m *Mirror) Apply(ctx context.Context, obs Observation) (Outcome, error) {
 	default:
 		return Outcome{}, fmt.Errorf("%w: event %q is not one of %s, %s, %s", ErrInvalid, obs.Event, EventCreated, EventChanged, EventDeleted)
 	}
-	return outcome, err
+	return outcome, refusedAsInvalid(err)
 }
 
 // decide compares obs with what was last applied to an existing Associate.
 func decide(existing *superofficev1alpha1.Associate, obs Observation) (Result, bool) {
-	annotations := existing.GetAnnotations()
-	if annotations[superofficev1alpha1.AnnotationLastEventID] == obs.EventID {
+	if existing.GetAnnotations()[superofficev1alpha1.AnnotationLastEventID] == obs.EventID {
 		return Duplicate, true
 	}
-	last, err := time.Parse(time.RFC3339Nano, annotations[superofficev1alpha1.AnnotationLastEventTimestamp])
-	if err == nil && obs.Timestamp.Before(last) {
+	if last, ok := lastEventTimestamp(existing); ok && obs.Timestamp.Before(last) {
 		return Stale, true
 	}
 	return "", false
+}
+
+// lastEventTimestamp is the Timestamp of the event last applied to a; false for an
+// Associate made by hand.
+func lastEventTimestamp(a *superofficev1alpha1.Associate) (time.Time, bool) {
+	last, err := time.Parse(time.RFC3339Nano, a.GetAnnotations()[superofficev1alpha1.AnnotationLastEventTimestamp])
+	return last, err == nil
 }
 
 // upsert creates or updates the Associate in one write, re-reading live on a conflict.
@@ -57,8 +66,10 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 		return "", err
 	}
 	if tomb != nil && obs.Timestamp.Before(tomb.Timestamp) {
-		return Stale, nil
+		// An Associate older than the deletion is the orphan of a lost race: finish it.
+		return Stale, m.deleteOlderThan(ctx, key, *tomb, nil, m.client)
 	}
+	tombIsLive := false
 	var reader client.Reader = m.client
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		var existing superofficev1alpha1.Associate
@@ -66,12 +77,27 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 		reader = m.apiReader // every retry decides on the live object
 		switch {
 		case apierrors.IsNotFound(err):
+			// A deletion the cache has not seen yet must stop a late event before it
+			// re-creates the Associate, even briefly (its provisioning would run).
+			if !tombIsLive {
+				if tomb, _, err = m.readTombstone(ctx, m.apiReader, key); err != nil {
+					return "", err
+				}
+				tombIsLive = true
+				if tomb != nil && obs.Timestamp.Before(tomb.Timestamp) {
+					return Stale, nil
+				}
+			}
 			created := desiredAssociate(nil, key, obs)
 			err = m.call(ctx, func(ctx context.Context) error { return m.client.Create(ctx, created) })
 			if apierrors.IsAlreadyExists(err) {
 				continue
 			}
 			if err != nil {
+				if mayHaveCommitted(err) {
+					// The create may be in the API server: undo it if a newer deletion missed it.
+					_, _ = m.undoIfDeletedMeanwhile(ctx, key, nil, obs)
+				}
 				return "", err
 			}
 			return m.undoIfDeletedMeanwhile(ctx, key, created, obs)
@@ -82,7 +108,24 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 			return result, nil
 		}
 		if existing.DeletionTimestamp != nil {
+			// A stuck finalizer must not turn every late event into a 503.
+			if !tombIsLive {
+				if tomb, _, err = m.readTombstone(ctx, m.apiReader, key); err != nil {
+					return "", err
+				}
+				tombIsLive = true
+			}
+			if tomb != nil && !obs.Timestamp.After(tomb.Timestamp) {
+				return Stale, nil
+			}
 			return "", fmt.Errorf("associate %s is being deleted; an event newer than its deletion can be applied once it is gone", key)
+		}
+		if last, ok := lastEventTimestamp(&existing); ok && tomb != nil && last.Before(tomb.Timestamp) {
+			// The orphan of a lost race: finish the deletion, then apply obs to what follows it.
+			if err := m.deleteOlderThan(ctx, key, *tomb, &existing, m.apiReader); err != nil {
+				return "", err
+			}
+			continue
 		}
 		updated := desiredAssociate(&existing, key, obs)
 		err = m.call(ctx, func(ctx context.Context) error { return m.client.Update(ctx, updated) })
@@ -95,26 +138,6 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 		return Applied, nil
 	}
 	return "", errTooManyConflicts(key, "write")
-}
-
-// undoIfDeletedMeanwhile closes the race of a create on one replica with a newer delete
-// on another: both write first and read live after, so one of them sees the other.
-func (m *Mirror) undoIfDeletedMeanwhile(ctx context.Context, key types.NamespacedName, created *superofficev1alpha1.Associate, obs Observation) (Result, error) {
-	tomb, _, err := m.readTombstone(ctx, m.apiReader, key)
-	if err != nil {
-		return "", err
-	}
-	if tomb == nil || !tomb.Timestamp.After(obs.Timestamp) {
-		return Applied, nil
-	}
-	uid := created.UID
-	err = m.call(ctx, func(ctx context.Context) error {
-		return m.client.Delete(ctx, created, client.Preconditions{UID: &uid})
-	})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return "", err
-	}
-	return Stale, nil
 }
 
 // desiredAssociate is existing (or a new Associate) with obs applied: labels, provenance

@@ -17,43 +17,45 @@ func (m *Mirror) delete(ctx context.Context, key types.NamespacedName, obs Obser
 	if err != nil {
 		return "", err
 	}
-	if tomb != nil && tomb.EventID == obs.EventID {
-		return Duplicate, nil
+	// A resent deletion finds its own tombstone, but the delete after it may have failed:
+	// it is a duplicate only once the Associate is gone.
+	resent := tomb != nil && tomb.EventID == obs.EventID
+	if !resent && tomb != nil && obs.Timestamp.Before(tomb.Timestamp) {
+		return Stale, m.deleteOlderThan(ctx, key, *tomb, nil, m.client)
 	}
-	if tomb != nil && obs.Timestamp.Before(tomb.Timestamp) {
-		return Stale, nil
-	}
-	// Cheap pre-check: a deletion older than the last applied change is stale.
-	var cached superofficev1alpha1.Associate
-	err = m.call(ctx, func(ctx context.Context) error { return m.client.Get(ctx, key, &cached) })
-	if err != nil && !apierrors.IsNotFound(err) {
+	// Decide on the live Associate before writing: a stale deletion leaves no tombstone.
+	existing, err := m.getLive(ctx, key)
+	if err != nil {
 		return "", err
 	}
-	if err == nil {
-		if result, done := decide(&cached, obs); done {
+	if existing == nil && resent {
+		return Duplicate, nil
+	}
+	if existing != nil {
+		if result, done := decide(existing, obs); done {
 			return result, nil
 		}
 	}
-	if err := m.writeTombstone(ctx, key, obs); err != nil {
-		return "", err
-	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		// Read live after writing the tombstone: a concurrent create either is seen here
-		// or sees the tombstone itself.
-		var existing superofficev1alpha1.Associate
-		err := m.call(ctx, func(ctx context.Context) error { return m.apiReader.Get(ctx, key, &existing) })
-		if apierrors.IsNotFound(err) {
-			return Applied, nil
-		}
-		if err != nil {
+	if !resent {
+		if err := m.writeTombstone(ctx, key, obs); err != nil {
 			return "", err
 		}
-		if result, done := decide(&existing, obs); done {
+		// Read live again after writing the tombstone: a concurrent create either is seen
+		// here or sees the tombstone itself.
+		if existing, err = m.getLive(ctx, key); err != nil {
+			return "", err
+		}
+	}
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if existing == nil {
+			return Applied, nil
+		}
+		if result, done := decide(existing, obs); done {
 			return result, nil
 		}
 		uid, rv := existing.UID, existing.ResourceVersion
 		err = m.call(ctx, func(ctx context.Context) error {
-			return m.client.Delete(ctx, &existing, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+			return m.client.Delete(ctx, existing, client.Preconditions{UID: &uid, ResourceVersion: &rv})
 		})
 		if apierrors.IsNotFound(err) || err == nil {
 			return Applied, nil
@@ -61,6 +63,22 @@ func (m *Mirror) delete(ctx context.Context, key types.NamespacedName, obs Obser
 		if !apierrors.IsConflict(err) {
 			return "", err
 		}
+		if existing, err = m.getLive(ctx, key); err != nil {
+			return "", err
+		}
 	}
 	return "", errTooManyConflicts(key, "delete")
+}
+
+// getLive reads the Associate from the API server; nil when it does not exist.
+func (m *Mirror) getLive(ctx context.Context, key types.NamespacedName) (*superofficev1alpha1.Associate, error) {
+	var a superofficev1alpha1.Associate
+	err := m.call(ctx, func(ctx context.Context) error { return m.apiReader.Get(ctx, key, &a) })
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
 }
