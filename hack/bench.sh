@@ -11,8 +11,8 @@ out=bench/results.txt
 raw=$(go test ./internal/ingress -run '^$' -bench '^BenchmarkVerifyAndDecode$' -benchmem -count 5 2>&1) || {
   echo "$raw" >&2; echo "bench: the verify+decode benchmark failed" >&2; exit 1; }
 # Median of the five runs.
-ns=$(echo "$raw" | awk '/^BenchmarkVerifyAndDecode/ {print $3}' | sort -n | sed -n 3p)
-allocs=$(echo "$raw" | awk '/^BenchmarkVerifyAndDecode/ {print $7}' | sort -n | sed -n 3p)
+ns=$(echo "$raw" | awk '/^BenchmarkVerifyAndDecode/ {for (i = 2; i <= NF; i++) if ($i == "ns/op") print $(i-1)}' | sort -n | sed -n 3p)
+allocs=$(echo "$raw" | awk '/^BenchmarkVerifyAndDecode/ {for (i = 2; i <= NF; i++) if ($i == "allocs/op") print $(i-1)}' | sort -n | sed -n 3p)
 {
   echo "BENCH verify_parse_ns_per_op=$ns"
   echo "BENCH verify_parse_allocs_per_op=$allocs"

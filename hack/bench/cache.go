@@ -33,7 +33,7 @@ func benchCache(ctx context.Context, env *testenv.Environment, cfg *rest.Config,
 	if err := createNamespace(ctx, admin, ns); err != nil {
 		return err
 	}
-	_, took, err := runBounded(ctx, 0, s.cacheN, 2*s.concurrency, func(ctx context.Context, i int) error {
+	_, took, err := runBounded(ctx, 0, s.cacheN, 4*s.concurrency, func(ctx context.Context, i int) error {
 		a := fixtureAssociate(ns, i)
 		if err := admin.Create(ctx, a); err != nil {
 			return err

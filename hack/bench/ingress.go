@@ -22,6 +22,7 @@ import (
 	"github.com/assocsync/associate-operator/internal/ingress"
 	"github.com/assocsync/associate-operator/internal/operator"
 	"github.com/assocsync/associate-operator/internal/signature"
+	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
 const (
@@ -32,7 +33,7 @@ const (
 // benchIngress writes the same Associates twice at the same concurrency, interleaved in
 // halves: as signed deliveries through the running ingress, and with server-side apply by a
 // plain client. The ratio of the two rates is the ingress's share of the API server's ceiling.
-func benchIngress(ctx context.Context, cfg *rest.Config, admin client.Client, s settings, res *results) error {
+func benchIngress(ctx context.Context, _ *testenv.Environment, cfg *rest.Config, admin client.Client, s settings, res *results) error {
 	const viaIngress, viaRaw = "bench-ingress", "bench-raw"
 	for _, ns := range []string{viaIngress, viaRaw} {
 		if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
