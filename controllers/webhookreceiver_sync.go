@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -65,6 +66,9 @@ type webhookReceiverSyncReconciler struct {
 
 	mu    sync.Mutex
 	state map[types.UID]*syncState
+	// names maps each remembered receiver's name to its UID: a receiver without the
+	// registration finalizer is gone (NotFound) before a reconcile sees it terminating.
+	names map[types.NamespacedName]types.UID
 }
 
 // syncState is what the reconciler remembers of a receiver between passes.
@@ -105,6 +109,7 @@ func addWebhookReceiverSyncReconciler(mgr ctrl.Manager, opts Options, cfg syncCo
 		recorder: mgr.GetEventRecorder("associate-operator-sync"),
 		now:      cfg.now,
 		state:    map[types.UID]*syncState{},
+		names:    map[types.NamespacedName]types.UID{},
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webhookreceiver-sync").
@@ -135,6 +140,9 @@ func (r *webhookReceiverSyncReconciler) receiversOfSecret(ctx context.Context, s
 func (r *webhookReceiverSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var receiver superofficev1alpha1.WebhookReceiver
 	if err := r.client.Get(ctx, req.NamespacedName, &receiver); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forgetName(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if receiver.DeletionTimestamp != nil {
@@ -144,7 +152,7 @@ func (r *webhookReceiverSyncReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, err
 	}
 	if receiver.Spec.API == nil {
-		r.forget(receiver.UID)
+		r.forget(req.NamespacedName, receiver.UID)
 		return ctrl.Result{}, r.applyStatus(ctx, &receiver, syncStatus{})
 	}
 	return r.reconcileNormal(ctx, &receiver)
@@ -204,10 +212,17 @@ func (r *webhookReceiverSyncReconciler) reconcileNormal(ctx context.Context, rec
 func (r *webhookReceiverSyncReconciler) schedule(receiver *superofficev1alpha1.WebhookReceiver, now time.Time) (*syncState, bool, bool) {
 	fingerprint := apiFingerprint(receiver)
 	annotation := receiver.Annotations[superofficev1alpha1.AnnotationResyncRequestedAt]
+	key := client.ObjectKeyFromObject(receiver)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, known := r.state[receiver.UID]
 	if !known {
+		if old, ok := r.names[key]; ok && old != receiver.UID {
+			// Deleted and created again under the same name between two reconciles.
+			delete(r.state, old)
+			r.clients.Forget(old)
+		}
+		r.names[key] = receiver.UID
 		st = &syncState{}
 		r.state[receiver.UID] = st
 		if last := receiver.Status.LastResync; last != nil {
@@ -238,11 +253,24 @@ func (r *webhookReceiverSyncReconciler) requeueAfter(uid types.UID, now time.Tim
 	return max(st.nextResync.Sub(now), time.Second)
 }
 
-func (r *webhookReceiverSyncReconciler) forget(uid types.UID) {
+func (r *webhookReceiverSyncReconciler) forget(key types.NamespacedName, uid types.UID) {
 	r.mu.Lock()
 	delete(r.state, uid)
+	if r.names[key] == uid {
+		delete(r.names, key)
+	}
 	r.mu.Unlock()
 	r.clients.Forget(uid)
+}
+
+// forgetName forgets a receiver that is gone, known only by name.
+func (r *webhookReceiverSyncReconciler) forgetName(key types.NamespacedName) {
+	r.mu.Lock()
+	uid, ok := r.names[key]
+	r.mu.Unlock()
+	if ok {
+		r.forget(key, uid)
+	}
 }
 
 // runResync runs one resync and records it in status (lastResync, Synced) and an Event;
@@ -338,7 +366,7 @@ func (r *webhookReceiverSyncReconciler) keepFinalizer(ctx context.Context, recei
 
 // reconcileDelete deletes the webhook, then lets the receiver go.
 func (r *webhookReceiverSyncReconciler) reconcileDelete(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver) error {
-	defer r.forget(receiver.UID)
+	defer r.forget(client.ObjectKeyFromObject(receiver), receiver.UID)
 	if !controllerutil.ContainsFinalizer(receiver, FinalizerWebhookRegistration) {
 		return nil
 	}
