@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -85,12 +86,31 @@ func decodeEvent(body []byte) (*Event, error) {
 	if ev.at.IsZero() {
 		return nil, fmt.Errorf("Timestamp %q is not an RFC 3339 time", ev.Timestamp)
 	}
+	if len(ev.EventID) > mirror.MaxEventIDLength {
+		return nil, fmt.Errorf("EventId is %d characters, at most %d are accepted", len(ev.EventID), mirror.MaxEventIDLength)
+	}
+	if fv := ev.FieldValues; fv != nil {
+		// Columns stored as 32-bit integers would otherwise wrap (type 4294967296 -> Employee).
+		if err := fitsInt32("group_idx", fv.GroupIdx); err != nil {
+			return nil, err
+		}
+		if err := fitsInt32("type", fv.Type); err != nil {
+			return nil, err
+		}
+	}
 	return ev, nil
 }
 
-// isTest: the test event has Event and Entity "test".
+func fitsInt32(column string, n *flexInt) error {
+	if n != nil && (*n < math.MinInt32 || *n > math.MaxInt32) {
+		return fmt.Errorf("FieldValues.%s %d does not fit in 32 bits", column, int64(*n))
+	}
+	return nil
+}
+
+// isTest: the test event is the one with Event "test" (SPEC); its Entity says nothing more.
 func (ev *Event) isTest() bool {
-	return ev.Event == "test" || ev.Entity == "test"
+	return ev.Event == "test"
 }
 
 // isAssociate: an event of the associate entity (whether or not Apply handles it).

@@ -93,7 +93,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 	rcv, err := lookupReceiver(ctx, h.reader, key)
 	var notReady errNotReady
 	switch {
-	case apierrors.IsNotFound(err) || errors.As(err, &notReady):
+	case apierrors.IsNotFound(err):
+		h.fail(w, d, http.StatusNotFound, resultNotFound, fmt.Errorf("no ready receiver %s", key), err)
+		return
+	case errors.As(err, &notReady):
+		// It exists: its name is a bounded label value, and the operator wants to see it.
+		d.receiver = key.String()
 		h.fail(w, d, http.StatusNotFound, resultNotFound, fmt.Errorf("no ready receiver %s", key), err)
 		return
 	case err != nil:
@@ -174,7 +179,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 	if timeout <= 0 {
 		timeout = defaultApplyTimeout
 	}
-	applyCtx, cancel := context.WithTimeout(ctx, timeout)
+	// A sender that hangs up must not cut a write in half: the apply (and the undo of a
+	// create that lost a race) runs to its own deadline.
+	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	outcome, err := h.mirror.Apply(applyCtx, obs)
 	switch {

@@ -1,0 +1,52 @@
+package ingress_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestInputTheAPIServerWouldRefuseIs400NotARetryForever(t *testing.T) {
+	r := startReplica(t, restConfig, time.Hour)
+	longName := strings.Repeat("r", 64) // a valid receiver name, too long for a label value
+	ns := receiverSetup(t, "so", "", nil, map[string]string{"secret": secret})
+	nsLong := receiverSetup(t, longName, "", nil, map[string]string{"secret": secret})
+	url, urlLong := r.url+path(ns, "so"), r.url+path(nsLong, longName)
+	waitReceiverServed(t, url, secret)
+	waitReceiverServed(t, urlLong, secret)
+
+	at := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	valid := map[string]any{"person_id": 7, "group_idx": 1, "type": 0}
+	with := func(key string, value any) map[string]any {
+		fields := map[string]any{key: value}
+		for k, v := range valid {
+			if k != key {
+				fields[k] = v
+			}
+		}
+		return fields
+	}
+	tests := []struct {
+		name string
+		url  string
+		ev   event
+	}{
+		{"a negative person_id", url, event{Fields: with("person_id", -1)}},
+		{"a negative group_idx", url, event{Fields: with("group_idx", -1)}},
+		{"a negative registered_associate_id", url, event{Fields: with("registered_associate_id", -5)}},
+		{"an updated over 64 characters", url, event{Fields: with("updated", strings.Repeat("2", 65))}},
+		{"a tenant over 253 characters", url, event{Tenant: "C" + strings.Repeat("-", 253) + "1", Fields: valid}},
+		{"a receiver name over 63 characters", urlLong, event{Fields: valid}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.ev.ID, tt.ev.Event, tt.ev.Associate, tt.ev.At = newEventID("bad", i), "associate.created", int64(100+i), at
+			if tt.ev.Tenant == "" {
+				tt.ev.Tenant = "Cust1234"
+			}
+			if code, result := deliver(t, tt.url, tt.ev.body(), secret); code != 400 {
+				t.Fatalf("want 400 (SuperOffice must not resend it forever), got %d %q", code, result)
+			}
+		})
+	}
+}
