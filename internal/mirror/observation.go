@@ -1,6 +1,21 @@
 // Package mirror is the one path that writes Associates: an observation of a SuperOffice
 // associate (from a webhook delivery or a resync) goes in; the duplicate / stale /
 // tombstone decision and one write with optimistic-concurrency preconditions come out.
+//
+// Only the last applied EventId is remembered (an annotation on the Associate; the
+// tombstone keeps the deleting one). An older EventId sent again is answered by its
+// Timestamp instead: stale when older than the last applied event, and applied again
+// (the same values written once more) when it has the same Timestamp. No per-Associate
+// history is kept: the cache holds every Associate, and bytes there cost on every replica.
+//
+// The protocol, for one associate whose events may reach several replicas at once:
+//   - a create reads the tombstone live, creates, then reads the tombstone live again and
+//     undoes its create (UID and resourceVersion preconditions) when a newer deletion
+//     slipped in between; a delete writes the tombstone, then reads the Associate live and
+//     deletes it with the same preconditions. Each writes before it reads, so one of two
+//     racing deliveries sees the other.
+//   - a create whose outcome is unknown (timeout, 5xx) still runs that check, and any later
+//     event older than the tombstone finishes the deletion of an Associate older than it.
 package mirror
 
 import (
