@@ -67,7 +67,7 @@ func benchCache(ctx context.Context, env *testenv.Environment, cfg *rest.Config,
 	heapAfter := heapAfterGC()
 	list := &v1alpha1.AssociateList{}
 	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil || len(list.Items) != s.cacheN {
-		return fmt.Errorf("the cache holds %d Associates, want %d (%v)", len(list.Items), s.cacheN, err)
+		return fmt.Errorf("the cache holds %d Associates, want %d (%w)", len(list.Items), s.cacheN, err)
 	}
 	runtime.KeepAlive(c)
 	res.set("bytes_per_cached_associate", "%.0f", float64(int64(heapAfter)-int64(heapBefore))/float64(s.cacheN))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -139,7 +140,12 @@ func startIngress(ctx context.Context, cfg *rest.Config, admin client.Client, ns
 	mgrCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mgrCtx) }()
-	stop := func() { cancel(); <-done }
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "bench: the ingress's manager:", err)
+		}
+	}
 	url := "http://" + listener.Addr().String() + "/webhooks/" + ns + "/bench"
 	if err := waitForTestEvent(ctx, url); err != nil {
 		stop()
@@ -164,7 +170,7 @@ func waitForTestEvent(ctx context.Context, url string) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the ingress did not answer the test event at %s within 60 s (last: %v)", url, err)
+			return fmt.Errorf("the ingress did not answer the test event at %s within 60 s (last: %w)", url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

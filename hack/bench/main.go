@@ -78,7 +78,7 @@ func run(s settings) (*results, error) {
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s...\n", part.name)
 		started := time.Now()
-		if err := onFreshControlPlane(part.name, s, res, part.run); err != nil {
+		if err := onFreshControlPlane(s, res, part.run); err != nil {
 			return res, fmt.Errorf("%s: %w", part.name, err)
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s took %s\n", part.name, time.Since(started).Round(time.Second))
@@ -88,7 +88,7 @@ func run(s settings) (*results, error) {
 
 // onFreshControlPlane runs one part on a control plane of its own, so that no part's
 // Associates are cached, reconciled or counted by another.
-func onFreshControlPlane(name string, s settings, res *results,
+func onFreshControlPlane(s settings, res *results,
 	part func(context.Context, *testenv.Environment, *rest.Config, client.Client, settings, *results) error) error {
 	env, err := testenv.New()
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -120,7 +121,12 @@ func timeOperatorToReady(ctx context.Context, cfg *rest.Config, ns string, n int
 	mgrCtx, stopMgr := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mgrCtx) }()
-	defer func() { stopMgr(); <-done }()
+	defer func() {
+		stopMgr()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "bench: the operator:", err)
+		}
+	}()
 	if !mgr.GetCache().WaitForCacheSync(mgrCtx) {
 		return 0, fmt.Errorf("the operator's caches did not sync")
 	}
@@ -129,7 +135,7 @@ func timeOperatorToReady(ctx context.Context, cfg *rest.Config, ns string, n int
 	case <-allReady:
 		return time.Since(started), nil
 	case err := <-done:
-		return 0, fmt.Errorf("the operator stopped: %v", err)
+		return 0, fmt.Errorf("the operator stopped: %w", err)
 	case <-time.After(15 * time.Minute):
 		return 0, fmt.Errorf("only %d of %d Associates were Ready after 15 minutes", ready.Load(), n)
 	}

@@ -194,10 +194,15 @@ func runManager(ctx context.Context, args []string) error {
 	fmt.Println("\nStopping the manager and the control plane...")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			fmt.Println("the manager exited:", err)
+		}
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
-		<-done
+		if err := <-done; err != nil {
+			fmt.Println("the manager was killed:", err)
+		}
 	}
 	return nil
 }
