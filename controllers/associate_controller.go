@@ -49,6 +49,9 @@ type AssociateReconciler struct {
 	// applied remembers what was last applied per Associate and object, so that an
 	// unchanged object is not applied again on every reconcile.
 	applied *appliedMemory
+	// driftCheckInterval is how often provisioned objects are checked live and repaired
+	// (defaultDriftCheckInterval when zero).
+	driftCheckInterval time.Duration
 }
 
 func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
@@ -59,6 +62,8 @@ func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
 		Templates: sharedTemplates,
 		HTTP:      &http.Client{},
 		applied:   newAppliedMemory(),
+
+		driftCheckInterval: opts.DriftCheckInterval,
 	}
 	return r.SetupWithManager(mgr)
 }
@@ -101,7 +106,10 @@ func (r *AssociateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if !assoc.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, assoc)
 	}
-	return ctrl.Result{}, r.reconcileNormal(ctx, assoc)
+	if err := r.reconcileNormal(ctx, assoc); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.driftCheckAfter(assoc), nil
 }
 
 // desiredLabels are the labels the operator keeps in line with spec on every Associate.

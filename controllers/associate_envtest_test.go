@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,9 +67,38 @@ subjects:
 
 // suite is one envtest control plane with the manager running the reconcilers.
 type suite struct {
-	c   client.Client
-	ctx context.Context
+	c        client.Client
+	ctx      context.Context
+	requests *requestCounter
 }
+
+// testDriftCheckInterval makes the periodic drift check observable in a test.
+const testDriftCheckInterval = time.Second
+
+// requestCounter counts the manager's API requests by method and path.
+type requestCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		c.mu.Lock()
+		c.counts[req.Method+" "+req.URL.Path]++
+		c.mu.Unlock()
+		return next.RoundTrip(req)
+	})
+}
+
+func (c *requestCounter) count(method, path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[method+" "+path]
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestAssociateReconciler runs the manager against envtest and checks the reconcilers'
 // contract, one namespace per case.
@@ -83,7 +113,11 @@ func TestAssociateReconciler(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	// The manager's requests are counted, to see which writes a reconcile makes.
+	requests := &requestCounter{counts: map[string]int{}}
+	mgrCfg := rest.CopyConfig(cfg)
+	mgrCfg.Wrap(requests.wrap)
+	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:                 testenv.Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -92,7 +126,7 @@ func TestAssociateReconciler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Setup(mgr, Options{}); err != nil {
+	if err := Setup(mgr, Options{DriftCheckInterval: testDriftCheckInterval}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +142,7 @@ func TestAssociateReconciler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &suite{c: c, ctx: ctx}
+	s := &suite{c: c, ctx: ctx, requests: requests}
 
 	t.Run("an Employee is provisioned and listed in status", s.employeeProvisioned)
 	t.Run("a Resource is not matched", s.resourceNotMatched)
@@ -120,6 +154,7 @@ func TestAssociateReconciler(t *testing.T) {
 	t.Run("a policy edit is applied to existing Associates", s.policyEdit)
 	t.Run("HTTP actions are called, signed, not repeated, and retried", s.httpActions)
 	t.Run("a bad template is reported and not fatal", s.badTemplate)
+	t.Run("a provisioned object deleted by hand is repaired, and the check writes nothing otherwise", s.driftRepaired)
 	t.Run("a finalizer patch from a stale copy keeps another controller's finalizer", s.staleFinalizerPatch)
 }
 
@@ -504,4 +539,35 @@ func (s *suite) staleFinalizerPatch(t *testing.T) {
 	got := &superofficev1alpha1.Associate{}
 	s.get(g, got, ns, a.Name)
 	g.Expect(got.Finalizers).To(gomega.ConsistOf(FinalizerDeprovision, other), "a finalizer patch must not drop finalizers it did not see")
+}
+
+func (s *suite) driftRepaired(t *testing.T) {
+	g := gomega.NewWithT(t)
+	ns := s.namespace(t, "drift")
+	s.policy(t, ns, "person-accounts", samplePolicySpec())
+	a := s.ready(t, s.associate(t, ns, 1401, 99, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonProvisioned)
+	saPath := "/api/v1/namespaces/" + ns + "/serviceaccounts/person-99"
+	associatePath := "/apis/superoffice.assocsync.io/v1alpha1/namespaces/" + ns + "/associates/" + a.Name
+
+	// Two periodic checks read the object back; as nothing drifted, neither writes it,
+	// nor the Associate or its status.
+	applies, associateWrites, statusWrites := s.requests.count(http.MethodPatch, saPath),
+		s.requests.count(http.MethodPatch, associatePath), s.requests.count(http.MethodPatch, associatePath+"/status")
+	checks := s.requests.count(http.MethodGet, saPath)
+	g.Eventually(func() int { return s.requests.count(http.MethodGet, saPath) }).
+		WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.BeNumerically(">=", checks+2),
+		"expected the drift check to read the ServiceAccount back every %s", testDriftCheckInterval)
+	g.Expect(s.requests.count(http.MethodPatch, saPath)).To(gomega.Equal(applies), "a drift check without drift must not apply")
+	g.Expect(s.requests.count(http.MethodPatch, associatePath)).To(gomega.Equal(associateWrites), "a drift check without drift must not patch the Associate")
+	g.Expect(s.requests.count(http.MethodPatch, associatePath+"/status")).To(gomega.Equal(statusWrites), "a drift check without drift must not patch the status")
+
+	sa := &corev1.ServiceAccount{}
+	s.get(g, sa, ns, "person-99")
+	g.Expect(s.c.Delete(s.ctx, sa)).To(gomega.Succeed())
+	g.Eventually(func(g gomega.Gomega) {
+		repaired := &corev1.ServiceAccount{}
+		s.get(g, repaired, ns, "person-99")
+		g.Expect(repaired.UID).NotTo(gomega.Equal(sa.UID), "expected a new ServiceAccount")
+		g.Expect(hasOwner(repaired, a)).To(gomega.BeTrue(), "expected the repaired ServiceAccount to be owned by the Associate")
+	}).WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.Succeed())
 }

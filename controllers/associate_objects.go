@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sync"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -68,8 +66,19 @@ func (r *AssociateReconciler) applyObject(ctx context.Context, assoc *superoffic
 	sum := sha256.Sum256(rendered)
 	hash := hex.EncodeToString(sum[:])
 	key := objectKey(provisionedEntry(policy.Name, obj))
-	if r.applied.has(assoc.UID, key, hash) {
+	switch r.applied.lookup(assoc.UID, key, hash, r.driftInterval()) {
+	case appliedRecently:
 		return false, nil
+	case appliedLongAgo:
+		// The periodic drift check: one live read, and a write only when the object drifted.
+		drifted, err := r.drifted(ctx, obj)
+		if err != nil {
+			return false, err
+		}
+		if !drifted {
+			r.applied.remember(assoc.UID, key, hash)
+			return false, nil
+		}
 	}
 	err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
 		client.FieldOwner(fieldManagerFor(assoc)), client.ForceOwnership)
@@ -202,51 +211,4 @@ func (r *AssociateReconciler) stillNeeded(ctx context.Context, assoc *superoffic
 
 func objectKey(entry superofficev1alpha1.ProvisionedObject) string {
 	return entry.Policy + "|" + entry.APIVersion + "|" + entry.Kind + "|" + entry.Namespace + "|" + entry.Name
-}
-
-// appliedMemoryTTL makes an unchanged object be applied again now and then, so that
-// drift (someone deleted or edited it) is repaired at the cache's periodic resync.
-const appliedMemoryTTL = time.Hour
-
-// appliedMemory remembers, per Associate and object, the hash of what was last applied.
-type appliedMemory struct {
-	mu          sync.Mutex
-	byAssociate map[types.UID]map[string]appliedRecord
-}
-
-type appliedRecord struct {
-	hash string
-	at   time.Time
-}
-
-func newAppliedMemory() *appliedMemory {
-	return &appliedMemory{byAssociate: map[types.UID]map[string]appliedRecord{}}
-}
-
-func (m *appliedMemory) has(uid types.UID, key, hash string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	record, ok := m.byAssociate[uid][key]
-	return ok && record.hash == hash && time.Since(record.at) < appliedMemoryTTL
-}
-
-func (m *appliedMemory) remember(uid types.UID, key, hash string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.byAssociate[uid] == nil {
-		m.byAssociate[uid] = map[string]appliedRecord{}
-	}
-	m.byAssociate[uid][key] = appliedRecord{hash: hash, at: time.Now()}
-}
-
-func (m *appliedMemory) forget(uid types.UID, key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.byAssociate[uid], key)
-}
-
-func (m *appliedMemory) forgetAssociate(uid types.UID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.byAssociate, uid)
 }

@@ -12,6 +12,9 @@ import (
 type Options struct {
 	// TombstoneTTL is how long a deleted associate's tombstone lives.
 	TombstoneTTL time.Duration
+	// DriftCheckInterval is how often each Associate's provisioned objects are read back
+	// and re-applied when they drifted; zero means an hour.
+	DriftCheckInterval time.Duration
 }
 
 // Setup registers every reconciler with the manager.
