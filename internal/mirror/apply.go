@@ -67,7 +67,10 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 	}
 	if tomb != nil && obs.Timestamp.Before(tomb.Timestamp) {
 		// An Associate older than the deletion is the orphan of a lost race: finish it.
-		return Stale, m.deleteOlderThan(ctx, key, *tomb, nil, m.client)
+		if err := m.deleteOlderThan(ctx, key, *tomb, nil, m.client); err != nil {
+			return "", err
+		}
+		return Stale, nil
 	}
 	tombIsLive := false
 	var reader client.Reader = m.client

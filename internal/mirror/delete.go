@@ -21,7 +21,10 @@ func (m *Mirror) delete(ctx context.Context, key types.NamespacedName, obs Obser
 	// it is a duplicate only once the Associate is gone.
 	resent := tomb != nil && tomb.EventID == obs.EventID
 	if !resent && tomb != nil && obs.Timestamp.Before(tomb.Timestamp) {
-		return Stale, m.deleteOlderThan(ctx, key, *tomb, nil, m.client)
+		if err := m.deleteOlderThan(ctx, key, *tomb, nil, m.client); err != nil {
+			return "", err
+		}
+		return Stale, nil
 	}
 	// Decide on the live Associate before writing: a stale deletion leaves no tombstone.
 	existing, err := m.getLive(ctx, key)
