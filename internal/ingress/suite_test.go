@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -40,6 +41,12 @@ var (
 
 func TestMain(m *testing.M) {
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	flag.Parse()
+	// Fuzzing and benchmarks need no API server: `make fuzz` starts a worker process per
+	// core, and a control plane in each would starve the fuzzer.
+	if fuzzingOrBenchmarking() {
+		os.Exit(m.Run())
+	}
 	env, err := testenv.New()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -56,6 +63,15 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = env.Stop()
 	os.Exit(code)
+}
+
+func fuzzingOrBenchmarking() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker", "test.bench"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // cacheOptions are the manager's cache options as cmd/main.go sets them: managed fields
