@@ -103,6 +103,11 @@ type compiledPolicy struct {
 	http       []compiledHTTPAction
 	// err is the first template that did not parse; nothing of the policy is usable then.
 	err error
+
+	// mu runs one execution at a time, each with the whole budget (the functions are
+	// bound to it); executions take microseconds, so the workers hardly wait.
+	mu     sync.Mutex
+	budget *renderBudget
 }
 
 type compiledHTTPAction struct {
@@ -114,7 +119,6 @@ type compiledHTTPAction struct {
 // generation), shared by both reconcilers, instead of once per Associate.
 type templateCache struct {
 	mu     sync.Mutex
-	funcs  template.FuncMap
 	byName map[types.NamespacedName]*compiledPolicy
 }
 
@@ -122,7 +126,7 @@ type templateCache struct {
 var sharedTemplates = newTemplateCache()
 
 func newTemplateCache() *templateCache {
-	return &templateCache{funcs: templateFuncs(), byName: map[types.NamespacedName]*compiledPolicy{}}
+	return &templateCache{byName: map[types.NamespacedName]*compiledPolicy{}}
 }
 
 // compile returns the parsed templates of the policy's current generation.
@@ -133,12 +137,16 @@ func (c *templateCache) compile(policy *superofficev1alpha1.ProvisioningPolicy) 
 	if cached, ok := c.byName[key]; ok && cached.uid == policy.UID && cached.generation == policy.Generation {
 		return cached
 	}
-	compiled := &compiledPolicy{uid: policy.UID, generation: policy.Generation}
+	compiled := &compiledPolicy{uid: policy.UID, generation: policy.Generation, budget: &renderBudget{}}
+	funcs := guardedFuncs(compiled.budget)
 	parse := func(name, text string) *template.Template {
 		if compiled.err != nil {
 			return nil
 		}
-		t, err := template.New(name).Funcs(c.funcs).Option("missingkey=error").Parse(text)
+		t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
+		if err == nil {
+			err = addRenderSteps(t, funcs)
+		}
 		if err != nil {
 			compiled.err = fmt.Errorf("%s does not parse: %w", name, err)
 		}
@@ -176,9 +184,12 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// execute renders one template; a panic in a template function becomes an error, so that
-// a bad policy never stops the manager.
-func execute(t *template.Template, data templateData) (out string, err error) {
+// execute renders one template within the limits; a panic in a template function becomes
+// an error, so that a bad policy never stops the manager.
+func (p *compiledPolicy) execute(t *template.Template, data templateData) (out string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.budget.reset()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s panicked: %v", t.Name(), r)
@@ -199,7 +210,7 @@ func (p *compiledPolicy) renderResources(data templateData) ([]*unstructured.Uns
 	}
 	objects := make([]*unstructured.Unstructured, 0, len(p.resources))
 	for _, t := range p.resources {
-		text, err := execute(t, data)
+		text, err := p.execute(t, data)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +231,7 @@ func (p *compiledPolicy) renderHTTP(i int, data templateData) (url, body string,
 		return "", "", p.err
 	}
 	action := p.http[i]
-	if url, err = execute(action.url, data); err != nil {
+	if url, err = p.execute(action.url, data); err != nil {
 		return "", "", err
 	}
 	url = strings.TrimSpace(url)
@@ -228,7 +239,7 @@ func (p *compiledPolicy) renderHTTP(i int, data templateData) (url, body string,
 		return "", "", fmt.Errorf("%s renders an empty URL", action.url.Name())
 	}
 	if action.body != nil {
-		if body, err = execute(action.body, data); err != nil {
+		if body, err = p.execute(action.body, data); err != nil {
 			return "", "", err
 		}
 	}
