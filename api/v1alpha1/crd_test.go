@@ -158,6 +158,10 @@ func TestWebhookReceiverDefaultsAndRules(t *testing.T) {
 	}
 	expectInvalid(t, k8s.Create(ctx, withAPI), "spec.tenant is required when spec.api is set")
 
+	long := r.DeepCopy()
+	long.ResourceVersion, long.Name = "", strings.Repeat("r", 64)
+	expectInvalid(t, k8s.Create(ctx, long), "must be at most 63 characters")
+
 	withAPI.Spec.Tenant = "Cust1234"
 	if err := k8s.Create(ctx, withAPI); err != nil {
 		t.Fatal(err)

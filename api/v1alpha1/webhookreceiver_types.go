@@ -217,6 +217,7 @@ type WebhookReceiverStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=whr,categories=superoffice
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a WebhookReceiver's name labels its Associates, so it must be at most 63 characters"
 // +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenant`
 // +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.status.webhookPath`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
