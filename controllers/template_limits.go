@@ -359,13 +359,13 @@ func addRenderSteps(t *template.Template, funcs template.FuncMap) error {
 	if err != nil {
 		return err
 	}
-	step := tick.Tree.Root.Nodes[0]
+	step := tick.Root.Nodes[0]
 	for _, each := range t.Templates() {
-		if each.Tree == nil || each.Tree.Root == nil {
+		if each.Tree == nil || each.Root == nil {
 			continue
 		}
-		addSteps(each.Tree.Root, step)
-		each.Tree.Root.Nodes = append([]parse.Node{step}, each.Tree.Root.Nodes...)
+		addSteps(each.Root, step)
+		each.Root.Nodes = append([]parse.Node{step}, each.Root.Nodes...)
 	}
 	return nil
 }
