@@ -13,7 +13,6 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
@@ -52,26 +51,8 @@ func startCluster(t *testing.T) *cluster {
 	if c.client, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
 		t.Fatal(err)
 	}
-	c.kubeconfig = c.userKubeconfig(t, "e2e-admin", "system:masters")
+	c.kubeconfig = env.AdminKubeconfig(t, "e2e-admin", "")
 	return c
-}
-
-// userKubeconfig writes a kubeconfig with a client certificate for the user and groups.
-func (c *cluster) userKubeconfig(t *testing.T, name string, groups ...string) string {
-	t.Helper()
-	user, err := c.env.Env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
-	if err != nil {
-		t.Fatalf("adding user %s: %v", name, err)
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		t.Fatalf("kubeconfig for %s: %v", name, err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // kubectl runs kubectl as the admin and returns its output.
@@ -100,25 +81,4 @@ func run(t *testing.T, name string, env []string, args ...string) (string, error
 			err, strings.TrimSpace(stderr.String()+"\n"+stdout.String()))
 	}
 	return stdout.String(), nil
-}
-
-// eventually polls check until it returns nil, and fails the test with its last error
-// once the timeout has passed.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("%s: test cancelled: %v", what, err)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }

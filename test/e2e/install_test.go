@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/assocsync/associate-operator/internal/ingress/samples"
 	"github.com/assocsync/associate-operator/internal/signature"
@@ -64,8 +65,9 @@ func TestHelmInstallRunsTheOperatorAsItsServiceAccount(t *testing.T) {
 
 	serviceAccount := "system:serviceaccount:" + releaseNamespace + ":" + releaseName
 	saGroups := []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNamespace, "system:authenticated"}
-	m := startManager(t, manager, c.userKubeconfig(t, serviceAccount, saGroups...), releaseNamespace)
-	m.waitReady(t, waitTimeout)
+	kubeconfig := c.env.UserKubeconfig(t, envtest.User{Name: serviceAccount, Groups: saGroups}, "")
+	m := startManager(t, manager, kubeconfig, releaseNamespace)
+	m.WaitReady(t, waitTimeout)
 
 	root := testenv.RepoRoot()
 	if _, err := c.kubectl(t, "apply",
@@ -75,7 +77,7 @@ func TestHelmInstallRunsTheOperatorAsItsServiceAccount(t *testing.T) {
 	}
 	secretFile := writeReceiverSecret(t, c)
 	sendevent := buildBinary(t, "./cmd/sendevent")
-	url := "http://" + m.webhookAddr + receiverPath
+	url := "http://" + m.WebhookAddr + receiverPath
 
 	// The receiver turns Ready once the manager has seen it and its Secret; until then
 	// the ingress answers 404 and sendevent fails, so the first delivery is retried.
@@ -84,7 +86,7 @@ func TestHelmInstallRunsTheOperatorAsItsServiceAccount(t *testing.T) {
 		"test": {"test"}, "created": {"applied", "duplicate"}, "changed": {"applied", "duplicate"},
 	} {
 		file := writePayload(t, event)
-		eventually(t, waitTimeout, "sendevent "+event, func() error {
+		testenv.Eventually(t, waitTimeout, "sendevent "+event, func() error {
 			out, err := run(t, sendevent, nil, "--url", url, "--secret-file", secretFile, "--event", file)
 			if err != nil {
 				return err
@@ -97,17 +99,17 @@ func TestHelmInstallRunsTheOperatorAsItsServiceAccount(t *testing.T) {
 	}
 	checkRefusals(t, url, secretFile)
 
-	eventually(t, waitTimeout, "kubectl get associates lists "+createdAssociate, func() error {
+	testenv.Eventually(t, waitTimeout, "kubectl get associates lists "+createdAssociate, func() error {
 		return checkAssociateColumns(t, c)
 	})
-	eventually(t, waitTimeout, "ServiceAccount person-"+createdPerson+" provisioned", func() error {
+	testenv.Eventually(t, waitTimeout, "ServiceAccount person-"+createdPerson+" provisioned", func() error {
 		return c.client.Get(t.Context(), client.ObjectKey{Namespace: receiverNamespace, Name: "person-" + createdPerson}, &corev1.ServiceAccount{})
 	})
-	eventually(t, waitTimeout, "RoleBinding person-"+createdPerson+"-view provisioned", func() error {
+	testenv.Eventually(t, waitTimeout, "RoleBinding person-"+createdPerson+"-view provisioned", func() error {
 		return c.client.Get(t.Context(), client.ObjectKey{Namespace: receiverNamespace, Name: "person-" + createdPerson + "-view"}, &rbacv1.RoleBinding{})
 	})
-	eventually(t, waitTimeout, "webhook metrics count the applied deliveries", func() error {
-		body, _, err := httpGet(t, "http://"+m.metricsAddr+"/metrics")
+	testenv.Eventually(t, waitTimeout, "webhook metrics count the applied deliveries", func() error {
+		_, body, err := testenv.HTTPGet(t.Context(), "http://"+m.MetricsAddr+"/metrics")
 		if err != nil {
 			return err
 		}
@@ -124,9 +126,9 @@ func TestHelmInstallRunsTheOperatorAsItsServiceAccount(t *testing.T) {
 		checkRBACBounds(t, c, serviceAccount, saGroups)
 	})
 
-	m.stop(t)
+	m.Stop(t)
 	// The API server's RBAC refusals read `... is forbidden: User "system:serviceaccount:..."`.
-	for _, line := range strings.Split(m.log.String(), "\n") {
+	for _, line := range strings.Split(m.Log(), "\n") {
 		if strings.Contains(line, "is forbidden: User") {
 			t.Errorf("the manager was refused by RBAC running as %s; the chart's rules are not enough:\n%s", serviceAccount, line)
 		}
