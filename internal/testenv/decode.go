@@ -17,6 +17,15 @@ func DecodeFile(path string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
+	objects, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return objects, nil
+}
+
+// Decode reads every object of multi-document YAML (or JSON), skipping empty documents.
+func Decode(data []byte) ([]*unstructured.Unstructured, error) {
 	var objects []*unstructured.Unstructured
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
@@ -25,7 +34,7 @@ func DecodeFile(path string) ([]*unstructured.Unstructured, error) {
 			if errors.Is(err, io.EOF) {
 				return objects, nil
 			}
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		if len(obj.Object) > 0 {
 			objects = append(objects, obj)
