@@ -16,21 +16,20 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
 // TestBadSignaturesWriteNothingButRateLimitedEvents: 1,000 deliveries with bad signatures
 // get 401, and the API server's own request counters show no write but Events.
 func TestBadSignaturesWriteNothingButRateLimitedEvents(t *testing.T) {
 	ns := setupReceiver(t)
-	m := startManager(t, adminKubeconfig(t, ""))
-	m.waitReady(t)
-	url := m.url(ns, receiverName)
-	waitServed(t, url)
+	_, url := startServing(t, adminKubeconfig(t, ""), ns)
 
 	// The receiver's own status writes (Ready, the test event's lastDeliveryTime) settle first.
 	var before map[string]float64
 	previous := apiServerWrites(t)
-	eventually(t, 30*time.Second, "the API server's write counters to stay still for a second", func() error {
+	testenv.Eventually(t, 30*time.Second, "the API server's write counters to stay still for a second", func() error {
 		time.Sleep(time.Second) // the quiet interval being checked, not a wait for a result
 		before = apiServerWrites(t)
 		if !maps.Equal(before, previous) {
@@ -119,9 +118,9 @@ func label(labels, name string) string {
 func TestSlowHeaderClientIsCutOff(t *testing.T) {
 	ns := setupReceiver(t)
 	m := startManager(t, adminKubeconfig(t, ""))
-	m.waitReady(t)
+	m.WaitReady(t, readyTimeout)
 
-	conn, err := net.DialTimeout("tcp", m.webhookAddr, 5*time.Second)
+	conn, err := net.DialTimeout("tcp", m.WebhookAddr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,10 +180,7 @@ func asNetError(err error, target *net.Error) bool {
 // 413 (or the connection closed) long before the server has read it all.
 func TestHundredMegabyteBodyIsRefusedUnread(t *testing.T) {
 	ns := setupReceiver(t)
-	m := startManager(t, adminKubeconfig(t, ""))
-	m.waitReady(t)
-	url := m.url(ns, receiverName)
-	waitServed(t, url)
+	_, url := startServing(t, adminKubeconfig(t, ""), ns)
 
 	const size = 100 << 20
 	body := &countingReader{remaining: size}

@@ -15,6 +15,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/signature"
+	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
 const (
@@ -129,7 +130,7 @@ func post(url string, body []byte, sig string) answer {
 func waitServed(t *testing.T, url string) {
 	t.Helper()
 	body := []byte(`{"EventId":"00000000-0000-0000-0000-000000000000","Timestamp":"2026-11-26T12:00:00Z","Event":"test","Entity":"test","PrimaryKey":0}`)
-	eventually(t, 60*time.Second, "the receiver to accept the test event at "+url, func() error {
+	testenv.Eventually(t, 60*time.Second, "the receiver to accept the test event at "+url, func() error {
 		if a := post(url, body, ""); a.err != nil || a.code != http.StatusOK {
 			return fmt.Errorf("got %d %v", a.code, a.err)
 		}
@@ -140,19 +141,31 @@ func waitServed(t *testing.T, url string) {
 // associateExists reads an Associate live from the API server.
 func associateExists(t *testing.T, ns, name string) bool {
 	t.Helper()
-	var a superofficev1alpha1.Associate
-	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &a)
-	if client.IgnoreNotFound(err) != nil {
-		t.Fatal(err)
-	}
-	return err == nil
+	return existsLive(t, ns, name, &superofficev1alpha1.Associate{})
 }
 
 // serviceAccountExists reads a ServiceAccount live from the API server.
 func serviceAccountExists(t *testing.T, ns, name string) bool {
 	t.Helper()
-	var sa corev1.ServiceAccount
-	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &sa)
+	return existsLive(t, ns, name, &corev1.ServiceAccount{})
+}
+
+// waitServiceAccount waits until ServiceAccount ns/name is provisioned; what names the
+// wait in the failure.
+func waitServiceAccount(t *testing.T, what, ns, name string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, what, func() error {
+		if !serviceAccountExists(t, ns, name) {
+			return fmt.Errorf("ServiceAccount %s/%s not provisioned yet", ns, name)
+		}
+		return nil
+	})
+}
+
+// existsLive reads obj ns/name from the API server, not a cache: false when NotFound.
+func existsLive(t *testing.T, ns, name string, obj client.Object) bool {
+	t.Helper()
+	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
 	if client.IgnoreNotFound(err) != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +183,7 @@ func checkAcknowledgedPresentAndResendRest(t *testing.T, ns, url string, events 
 			}
 			continue
 		}
-		eventually(t, 60*time.Second, "resending "+e.id, func() error {
+		testenv.Eventually(t, 60*time.Second, "resending "+e.id, func() error {
 			if a := post(url, e.body(), ""); a.err != nil || a.code != http.StatusOK {
 				return fmt.Errorf("got %d %v", a.code, a.err)
 			}

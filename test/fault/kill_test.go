@@ -14,10 +14,7 @@ func TestManagerKilledMidStreamLosesNoAcknowledgedDelivery(t *testing.T) {
 	ns := setupReceiver(t)
 	setupPolicy(t, ns)
 	kubeconfig := adminKubeconfig(t, "")
-	m := startManager(t, kubeconfig)
-	m.waitReady(t)
-	url := m.url(ns, receiverName)
-	waitServed(t, url)
+	m, url := startServing(t, kubeconfig, ns)
 
 	// Before the kill: associate 1 provisioned, associate 2 created then deleted (a tombstone).
 	base := time.Now().Add(-time.Hour)
@@ -25,12 +22,7 @@ func TestManagerKilledMidStreamLosesNoAcknowledgedDelivery(t *testing.T) {
 	if a := post(url, provisioned.body(), ""); a.code != http.StatusOK {
 		t.Fatalf("creating associate 1: got %d %v", a.code, a.err)
 	}
-	eventually(t, 60*time.Second, "ServiceAccount person-1 provisioned before the kill", func() error {
-		if !serviceAccountExists(t, ns, "person-1") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
+	waitServiceAccount(t, "ServiceAccount person-1 provisioned before the kill", ns, "person-1")
 	for _, e := range []event{
 		{id: "kill-c2", kind: "associate.created", associate: 2, at: base},
 		{id: "kill-d2", kind: "associate.deleted", associate: 2, at: base.Add(2 * time.Minute)},
@@ -49,15 +41,12 @@ func TestManagerKilledMidStreamLosesNoAcknowledgedDelivery(t *testing.T) {
 	}
 	for i := range n {
 		if i == n/3 {
-			m.kill(t)
+			m.Kill(t)
 		}
 		answers[i] = post(url, events[i].body(), "")
 	}
 
-	restarted := startManager(t, kubeconfig)
-	restarted.waitReady(t)
-	url = restarted.url(ns, receiverName)
-	waitServed(t, url)
+	_, url = startServing(t, kubeconfig, ns)
 	checkAcknowledgedPresentAndResendRest(t, ns, url, events, answers)
 
 	late := event{id: "kill-late", kind: "associate.created", associate: 2, at: base.Add(time.Minute)}
@@ -70,10 +59,5 @@ func TestManagerKilledMidStreamLosesNoAcknowledgedDelivery(t *testing.T) {
 	if !serviceAccountExists(t, ns, "person-1") {
 		t.Errorf("ServiceAccount person-1 provisioned before the kill is gone after the restart")
 	}
-	eventually(t, 60*time.Second, "a ServiceAccount for an associate of the stream", func() error {
-		if !serviceAccountExists(t, ns, "person-159") {
-			return fmt.Errorf("person-159 not yet provisioned")
-		}
-		return nil
-	})
+	waitServiceAccount(t, "a ServiceAccount for an associate of the stream", ns, "person-159")
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/assocsync/associate-operator/internal/operator"
+	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
 // TestLeaderElectionHandsOverAndBothReplicasServe: two managers with --leader-elect both
@@ -30,7 +31,7 @@ func TestLeaderElectionHandsOverAndBothReplicasServe(t *testing.T) {
 	flags := []string{"--leader-elect", "--leader-election-namespace", leaseNS.Name}
 	replicas := []*managerProcess{startManager(t, kubeconfig, flags...), startManager(t, kubeconfig, flags...)}
 	for _, m := range replicas {
-		m.waitReady(t)
+		m.WaitReady(t, readyTimeout)
 		waitServed(t, m.url(ns, receiverName))
 	}
 
@@ -46,12 +47,7 @@ func TestLeaderElectionHandsOverAndBothReplicasServe(t *testing.T) {
 	}
 	leader, follower := leaderAndFollower(t, replicas, leaseNS.Name)
 	for _, id := range []int{300, 301} {
-		eventually(t, 60*time.Second, fmt.Sprintf("ServiceAccount person-%d", id), func() error {
-			if !serviceAccountExists(t, ns, fmt.Sprintf("person-%d", id)) {
-				return fmt.Errorf("not yet")
-			}
-			return nil
-		})
+		waitServiceAccount(t, fmt.Sprintf("ServiceAccount person-%d", id), ns, fmt.Sprintf("person-%d", id))
 	}
 	if n := reconciles(t, follower); n != 0 {
 		t.Errorf("the replica that does not hold the Lease reconciled %v times; only the leader may", n)
@@ -61,8 +57,8 @@ func TestLeaderElectionHandsOverAndBothReplicasServe(t *testing.T) {
 	}
 
 	holder := leaseHolder(t, leaseNS.Name)
-	leader.kill(t)
-	eventually(t, 90*time.Second, "the other replica to take the Lease", func() error {
+	leader.Kill(t)
+	testenv.Eventually(t, 90*time.Second, "the other replica to take the Lease", func() error {
 		if h := leaseHolder(t, leaseNS.Name); h == holder || h == "" {
 			return fmt.Errorf("still held by %q", h)
 		}
@@ -72,12 +68,7 @@ func TestLeaderElectionHandsOverAndBothReplicasServe(t *testing.T) {
 	if a := post(follower.url(ns, receiverName), e.body(), ""); a.code != http.StatusOK {
 		t.Fatalf("the remaining replica: want 200, got %d %v", a.code, a.err)
 	}
-	eventually(t, 60*time.Second, "ServiceAccount person-399 provisioned by the new leader", func() error {
-		if !serviceAccountExists(t, ns, "person-399") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
+	waitServiceAccount(t, "ServiceAccount person-399 provisioned by the new leader", ns, "person-399")
 }
 
 func leaseHolder(t *testing.T, ns string) string {
@@ -97,7 +88,7 @@ func leaseHolder(t *testing.T, ns string) string {
 func leaderAndFollower(t *testing.T, replicas []*managerProcess, ns string) (*managerProcess, *managerProcess) {
 	t.Helper()
 	var leader, follower *managerProcess
-	eventually(t, 60*time.Second, "one replica to lead", func() error {
+	testenv.Eventually(t, 60*time.Second, "one replica to lead", func() error {
 		if leaseHolder(t, ns) == "" {
 			return fmt.Errorf("no Lease holder yet")
 		}
@@ -125,9 +116,9 @@ func reconciles(t *testing.T, m *managerProcess) float64 {
 // metricSum sums the samples of a replica's metrics whose line starts with prefix.
 func metricSum(t *testing.T, m *managerProcess, prefix string) float64 {
 	t.Helper()
-	code, body, err := httpGet("http://" + m.metricsAddr + "/metrics")
+	code, body, err := testenv.HTTPGet(context.Background(), "http://"+m.MetricsAddr+"/metrics")
 	if err != nil || code != http.StatusOK {
-		t.Fatalf("reading the metrics of %s: %d %v", m.metricsAddr, code, err)
+		t.Fatalf("reading the metrics of %s: %d %v", m.MetricsAddr, code, err)
 	}
 	var total float64
 	for _, line := range strings.Split(body, "\n") {

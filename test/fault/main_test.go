@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,15 +56,10 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// buildManager builds ./cmd once, as test/e2e does.
+// buildManager builds ./cmd once for every test, as the Makefile does.
 func buildManager(dir string) (string, error) {
 	out := filepath.Join(dir, "manager")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd")
-	cmd.Dir = testenv.RepoRoot()
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd: %v\n%s", err, output)
-	}
-	return out, nil
+	return out, testenv.BuildBinary(ctx, "./cmd", out)
 }

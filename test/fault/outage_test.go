@@ -22,10 +22,7 @@ func TestAPIServerOutageLosesNoAcknowledgedDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := startProxy(t, host.Host)
-	m := startManager(t, adminKubeconfig(t, proxy.addr()))
-	m.waitReady(t)
-	target := m.url(ns, receiverName)
-	waitServed(t, target)
+	_, target := startServing(t, adminKubeconfig(t, proxy.addr()), ns)
 
 	const n = 30
 	base := time.Now().Add(-time.Hour)
