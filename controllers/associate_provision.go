@@ -156,8 +156,8 @@ func (r *AssociateReconciler) provision(ctx context.Context, assoc *superofficev
 		}
 	}
 	remaining := r.releaseObjects(ctx, assoc, policy, stale, &step)
-	step.after.provisioned = append(current, remaining...)
-	step.after.actions = r.provisionHTTP(ctx, assoc, policy, compiled, data, before.actions, &step)
+	step.after.provisioned = slices.Concat(current, remaining)
+	step.after.actions = r.provisionHTTP(ctx, policy, compiled, data, before.actions, &step)
 	return step
 }
 
@@ -180,7 +180,7 @@ func (r *AssociateReconciler) deprovision(ctx context.Context, assoc *superoffic
 		}
 	}
 	step.after.provisioned = r.releaseObjects(ctx, assoc, policy, before.provisioned, &step)
-	step.after.actions = r.deprovisionHTTP(ctx, assoc, policy, compiled, data, before.actions, &step)
+	step.after.actions = r.deprovisionHTTP(ctx, policy, compiled, data, before.actions, &step)
 	return step
 }
 

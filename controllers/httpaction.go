@@ -25,8 +25,7 @@ const maxResponseBytes = 64 * 1024
 
 // provisionHTTP makes each HTTP action's provision call (first time) or update call (the
 // rendered request changed since its last success). An unchanged request is not repeated.
-func (r *AssociateReconciler) provisionHTTP(ctx context.Context, assoc *superofficev1alpha1.Associate,
-	policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
+func (r *AssociateReconciler) provisionHTTP(ctx context.Context, policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
 	before []superofficev1alpha1.ActionStatus, step *policyStep) []superofficev1alpha1.ActionStatus {
 	after := make([]superofficev1alpha1.ActionStatus, 0, len(policy.Spec.HTTP))
 	for i := range policy.Spec.HTTP {
@@ -63,8 +62,7 @@ func (r *AssociateReconciler) provisionHTTP(ctx context.Context, assoc *superoff
 
 // deprovisionHTTP makes the deprovision call of every action that provisioned something;
 // a success or a 404 removes the action's status entry.
-func (r *AssociateReconciler) deprovisionHTTP(ctx context.Context, assoc *superofficev1alpha1.Associate,
-	policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
+func (r *AssociateReconciler) deprovisionHTTP(ctx context.Context, policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
 	before []superofficev1alpha1.ActionStatus, step *policyStep) []superofficev1alpha1.ActionStatus {
 	var after []superofficev1alpha1.ActionStatus
 	for _, entry := range before {

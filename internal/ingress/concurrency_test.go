@@ -210,10 +210,10 @@ func TestAPIServerOutageMidStreamLosesNoAcknowledgedDelivery(t *testing.T) {
 	var answered atomic.Int64
 	var once15, once35 sync.Once
 	codes := deliverAll(t, bodies, 4, 0, func(i int) string {
-		switch n := answered.Add(1); {
-		case n == 16:
+		switch answered.Add(1) {
+		case 16:
 			once15.Do(proxy.cut)
-		case n == 36:
+		case 36:
 			once35.Do(proxy.restore)
 		}
 		return receiverURL

@@ -84,7 +84,7 @@ func decodeEvent(body []byte) (*Event, error) {
 		}
 	}
 	if ev.at.IsZero() {
-		return nil, fmt.Errorf("Timestamp %q is not an RFC 3339 time", ev.Timestamp)
+		return nil, fmt.Errorf("field Timestamp: %q is not an RFC 3339 time", ev.Timestamp)
 	}
 	if len(ev.EventID) > mirror.MaxEventIDLength {
 		return nil, fmt.Errorf("EventId is %d characters, at most %d are accepted", len(ev.EventID), mirror.MaxEventIDLength)

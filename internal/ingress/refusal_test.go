@@ -8,12 +8,11 @@ import (
 
 func TestInputTheAPIServerWouldRefuseIs400NotARetryForever(t *testing.T) {
 	r := startReplica(t, restConfig, time.Hour)
-	longName := strings.Repeat("r", 64) // a valid receiver name, too long for a label value
+	// Receiver names over 63 characters (too long for the receiver label) are refused by the
+	// CRD itself, so they never reach the ingress.
 	ns := receiverSetup(t, "so", "", nil, map[string]string{"secret": secret})
-	nsLong := receiverSetup(t, longName, "", nil, map[string]string{"secret": secret})
-	url, urlLong := r.url+path(ns, "so"), r.url+path(nsLong, longName)
+	url := r.url + path(ns, "so")
 	waitReceiverServed(t, url, secret)
-	waitReceiverServed(t, urlLong, secret)
 
 	at := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
 	valid := map[string]any{"person_id": 7, "group_idx": 1, "type": 0}
@@ -36,7 +35,6 @@ func TestInputTheAPIServerWouldRefuseIs400NotARetryForever(t *testing.T) {
 		{"a negative registered_associate_id", url, event{Fields: with("registered_associate_id", -5)}},
 		{"an updated over 64 characters", url, event{Fields: with("updated", strings.Repeat("2", 65))}},
 		{"a tenant over 253 characters", url, event{Tenant: "C" + strings.Repeat("-", 253) + "1", Fields: valid}},
-		{"a receiver name over 63 characters", urlLong, event{Fields: valid}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

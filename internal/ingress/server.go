@@ -81,7 +81,7 @@ func (s *server) Start(ctx context.Context) error {
 
 // listen opens the listener early so that a bad address fails at Add, not at Start.
 func listen(addr string) (net.Listener, error) {
-	l, err := net.Listen("tcp", addr)
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("webhook ingress: listening on %q: %w", addr, err)
 	}

@@ -116,7 +116,6 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 				if tomb, _, err = m.readTombstone(ctx, m.apiReader, key); err != nil {
 					return "", err
 				}
-				tombIsLive = true
 			}
 			if tomb != nil && !obs.Timestamp.After(tomb.Timestamp) {
 				return Stale, nil
