@@ -129,15 +129,7 @@ func TestAssociateReconciler(t *testing.T) {
 	if err := Setup(mgr, Options{DriftCheckInterval: testDriftCheckInterval}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the manager stopped with %v", err)
-		}
-	})
+	ctx := runManager(t, mgr)
 	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 // error that names the limit, having allocated little (counted cumulatively, garbage
 // included: up to maxRenderSteps small allocations).
 func TestRunawayTemplatesAreStopped(t *testing.T) {
+	// The step budget or the time budget, whichever a slow machine reaches first.
+	const budgetExceeded = "steps|takes longer than"
 	tests := []struct {
 		name, template, wantErr string
 	}{
@@ -24,12 +26,12 @@ func TestRunawayTemplatesAreStopped(t *testing.T) {
 		{"a multiplying join", `{{ join (repeat 200000 "x") (until 5000) }}`, "join would produce more than"},
 		{"a multiplying regexReplaceAll", `{{ $s := repeat 100000 "x" }}{{ regexReplaceAll "x" $s $s }}`, "regexReplaceAll would produce more than"},
 		{"a padding printf", `{{ printf "%999999d%999999d%999999d" 1 2 3 }}`, "printf would produce more than"},
-		{"nested loops without function calls", `{{ range 100000 }}{{ range 100000 }}{{ end }}{{ end }}`, "steps"},
-		{"nested capped loops", `{{ range until 5000 }}{{ range until 5000 }}{{ range until 5000 }}{{ end }}{{ end }}{{ end }}`, "steps"},
+		{"nested loops without function calls", `{{ range 100000 }}{{ range 100000 }}{{ end }}{{ end }}`, budgetExceeded},
+		{"nested capped loops", `{{ range until 5000 }}{{ range until 5000 }}{{ range until 5000 }}{{ end }}{{ end }}{{ end }}`, budgetExceeded},
 		{"a string doubled in a loop", `{{ $s := "xxxxxxxx" }}{{ range until 40 }}{{ $s = print $s $s }}{{ end }}{{ len $s }}`, "larger than"},
 		{"a dict doubled in a loop", `{{ $d := dict }}{{ range until 40 }}{{ $d = dict "a" $d "b" $d }}{{ end }}{{ toJson $d }}`, "larger than"},
 		{"a dict that contains itself", `{{ $d := dict }}{{ $_ := set $d "self" $d }}{{ print $d }}`, "larger than"},
-		{"a recursion that doubles", `{{ define "a" }}{{ if lt (len .) 40 }}{{ template "a" (append . 1) }}{{ template "a" (append . 1) }}{{ end }}{{ end }}{{ template "a" list }}`, "steps"},
+		{"a recursion that doubles", `{{ define "a" }}{{ if lt (len .) 40 }}{{ template "a" (append . 1) }}{{ template "a" (append . 1) }}{{ end }}{{ end }}{{ template "a" list }}`, budgetExceeded},
 	}
 	data, err := newTemplateData(testAssociate(), ActionProvision)
 	if err != nil {
@@ -42,7 +44,7 @@ func TestRunawayTemplatesAreStopped(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			_, err := compiled.renderResources(data)
 			runtime.ReadMemStats(&after)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			if err == nil || !containsAny(err.Error(), strings.Split(tt.wantErr, "|")) {
 				t.Fatalf("expected an error containing %q, got %v", tt.wantErr, err)
 			}
 			if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 256<<20 {
@@ -111,4 +113,13 @@ func BenchmarkRenderSamplePolicy(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func containsAny(s string, parts []string) bool {
+	for _, part := range parts {
+		if strings.Contains(s, part) {
+			return true
+		}
+	}
+	return false
 }

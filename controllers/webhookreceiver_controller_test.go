@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -41,15 +40,7 @@ func TestWebhookReceiverReadyFollowsItsSecret(t *testing.T) {
 	if err := setupWebhookReceiverReconciler(mgr, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Log("manager:", err)
-		}
-	})
+	ctx := runManager(t, mgr)
 
 	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	if err != nil {
