@@ -50,6 +50,8 @@ func TestBadSignaturesWriteNothingButRateLimitedEvents(t *testing.T) {
 		delta := n - before[resource]
 		switch {
 		case delta == 0:
+		case resource == "leases":
+			// Leader-election renewals tick on their own clock, deliveries or not.
 		case resource == "events":
 			if delta > 100 {
 				t.Errorf("1,000 bad deliveries wrote %.0f Events: the Warning Events are not rate-limited", delta)
