@@ -9,7 +9,6 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/ingress/samples"
-	"github.com/assocsync/associate-operator/internal/mirror"
 	"github.com/assocsync/associate-operator/internal/signature"
 )
 
@@ -46,17 +45,7 @@ func BenchmarkVerifyAndDecode(b *testing.B) {
 		if ev.isTest() || !ev.applicable() {
 			b.Fatalf("event %q was not taken as an applicable associate event", ev.Event)
 		}
-		obs := mirror.Observation{
-			Receiver:    key,
-			Namespace:   rcv.targetNamespace(),
-			Tenant:      rcv.tenantOf(ev),
-			AssociateID: int64(*ev.PrimaryKey),
-			EventID:     ev.EventID,
-			Event:       ev.Event,
-			Timestamp:   ev.at,
-			ChangedBy:   int64(ev.ChangedByAssociateID),
-			Fields:      ev.fields(),
-		}
+		obs := rcv.observation(key, ev)
 		if _, err := superofficev1alpha1.AssociateName(obs.Tenant, obs.AssociateID); err != nil {
 			b.Fatalf("naming the Associate: %v", err)
 		}

@@ -154,17 +154,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 		return
 	}
 
-	obs := mirror.Observation{
-		Receiver:    key,
-		Namespace:   rcv.targetNamespace(),
-		Tenant:      rcv.tenantOf(ev),
-		AssociateID: int64(*ev.PrimaryKey),
-		EventID:     ev.EventID,
-		Event:       ev.Event,
-		Timestamp:   ev.at,
-		ChangedBy:   int64(ev.ChangedByAssociateID),
-		Fields:      ev.fields(),
-	}
+	obs := rcv.observation(key, ev)
 	name, err := superofficev1alpha1.AssociateName(obs.Tenant, obs.AssociateID)
 	if err != nil {
 		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/mirror"
 )
 
 // defaultMaxBodyBytes applies when a receiver does not set spec.maxBodyBytes.
@@ -96,5 +97,20 @@ func (r *readyReceiver) tenantOf(ev *Event) string {
 		return r.receiver.Spec.Tenant
 	default:
 		return superofficev1alpha1.DefaultTenant
+	}
+}
+
+// observation is what an applicable associate event of this receiver tells the mirror.
+func (r *readyReceiver) observation(key types.NamespacedName, ev *Event) mirror.Observation {
+	return mirror.Observation{
+		Receiver:    key,
+		Namespace:   r.targetNamespace(),
+		Tenant:      r.tenantOf(ev),
+		AssociateID: int64(*ev.PrimaryKey),
+		EventID:     ev.EventID,
+		Event:       ev.Event,
+		Timestamp:   ev.at,
+		ChangedBy:   int64(ev.ChangedByAssociateID),
+		Fields:      ev.fields(),
 	}
 }

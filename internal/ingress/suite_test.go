@@ -16,10 +16,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -28,7 +26,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/ingress"
-	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/operator"
 	"github.com/assocsync/associate-operator/internal/signature"
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
@@ -74,17 +72,6 @@ func fuzzingOrBenchmarking() bool {
 	return false
 }
 
-// cacheOptions are the manager's cache options as cmd/main.go sets them: managed fields
-// stripped, and only tombstone ConfigMaps cached.
-func cacheOptions() cache.Options {
-	return cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{mirror.LabelTombstone: "true"})},
-		},
-	}
-}
-
 // replica is one manager running the ingress, as one Pod of the Deployment would.
 type replica struct {
 	url  string
@@ -105,7 +92,7 @@ func startReplicaWith(t *testing.T, cfg *rest.Config, opts ingress.Options) *rep
 		Scheme:                 testenv.Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cacheOptions(),
+		Cache:                  operator.CacheOptions(),
 		Controller:             config.Controller{SkipNameValidation: &skip},
 	})
 	if err != nil {
@@ -149,17 +136,7 @@ func startReplicaWith(t *testing.T, cfg *rest.Config, opts ingress.Options) *rep
 // eventually polls check until it returns nil, failing the test at the deadline.
 func eventually(t testing.TB, limit time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %v", limit, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, limit, what, check)
 }
 
 // receiverSetup creates a namespace, a Secret with keys and a receiver on it.
