@@ -103,15 +103,7 @@ func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestAssociateReconciler runs the manager against envtest and checks the reconcilers'
 // contract, one namespace per case.
 func TestAssociateReconciler(t *testing.T) {
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	cfg := startControlPlane(t)
 
 	// The manager's requests are counted, to see which writes a reconcile makes.
 	requests := &requestCounter{counts: map[string]int{}}

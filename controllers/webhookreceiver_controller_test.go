@@ -20,15 +20,7 @@ import (
 // TestWebhookReceiverReadyFollowsItsSecret runs the receiver reconciler alone against
 // envtest: Ready and its reason follow the Secret and its keys, with no restart.
 func TestWebhookReceiverReadyFollowsItsSecret(t *testing.T) {
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	cfg := startControlPlane(t)
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
