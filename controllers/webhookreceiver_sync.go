@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -410,6 +411,13 @@ func currentSyncStatus(receiver *superofficev1alpha1.WebhookReceiver) syncStatus
 	return s
 }
 
+// equal compares field by field: Semantic.DeepEqual cannot reach into unexported fields.
+func (s syncStatus) equal(other syncStatus) bool {
+	return equality.Semantic.DeepEqual(s.conditions, other.conditions) &&
+		equality.Semantic.DeepEqual(s.lastResync, other.lastResync) &&
+		equality.Semantic.DeepEqual(s.registration, other.registration)
+}
+
 func (s *syncStatus) set(receiver *superofficev1alpha1.WebhookReceiver, conditionType string, status metav1.ConditionStatus, reason, message string) {
 	setCondition(&s.conditions, receiver.Generation, conditionType, status, reason, message)
 }
@@ -436,7 +444,12 @@ func (s *syncStatus) dropRegistration() {
 
 // applyStatus writes exactly this reconciler's fields with server-side apply: conditions
 // merge per type, and a field left out is released (and removed when nobody else owns it).
+// Status that already reads as s is not written again: every receiver update (each
+// lastDeliveryTime, each Ready patch) reconciles, and a no-op apply is still a write.
 func (r *webhookReceiverSyncReconciler) applyStatus(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, s syncStatus) error {
+	if s.equal(currentSyncStatus(receiver)) {
+		return nil
+	}
 	status := map[string]any{}
 	if len(s.conditions) > 0 {
 		conditions := make([]any, 0, len(s.conditions))
