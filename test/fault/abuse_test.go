@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
@@ -26,7 +29,18 @@ func TestBadSignaturesWriteNothingButRateLimitedEvents(t *testing.T) {
 	ns := setupReceiver(t)
 	_, url := startServing(t, adminKubeconfig(t, ""), ns)
 
-	// The receiver's own status writes (Ready, the test event's lastDeliveryTime) settle first.
+	// The receiver's own status writes (Ready, the test event's lastDeliveryTime, written
+	// off the request path) are seen first, then the counters must settle.
+	testenv.Eventually(t, 60*time.Second, "the receiver's Ready and lastDeliveryTime", func() error {
+		var receiver superofficev1alpha1.WebhookReceiver
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: receiverName}, &receiver); err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(receiver.Status.Conditions, "Ready") || receiver.Status.LastDeliveryTime == nil {
+			return fmt.Errorf("status %+v", receiver.Status)
+		}
+		return nil
+	})
 	var before map[string]float64
 	previous := apiServerWrites(t)
 	testenv.Eventually(t, 30*time.Second, "the API server's write counters to stay still for a second", func() error {
