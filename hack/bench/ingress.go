@@ -78,13 +78,25 @@ func benchIngress(ctx context.Context, _ *testenv.Environment, cfg *rest.Config,
 	var ingressLat, rawLat []time.Duration
 	var ingressTime, rawTime time.Duration
 	half := s.ingressN / 2
-	for _, part := range [][2]int{{0, half}, {half, s.ingressN}} {
+	for n, part := range [][2]int{{0, half}, {half, s.ingressN}} {
+		profile := func(string, time.Duration) func() { return func() {} }
+		if n == 1 && s.apiserverProfile != "" {
+			profile = func(phase string, estimate time.Duration) func() {
+				return profileAPIServer(ctx, cfg, s.apiserverProfile+"-"+phase+".pprof", estimate)
+			}
+		}
+		// The profile must end inside the phase: estimate its length at ~300 writes/s.
+		estimate := time.Duration(part[1]-part[0]) * time.Second / 300
+		done := profile("raw", estimate)
 		lat, took, err := runBounded(ctx, part[0], part[1], s.concurrency, apply)
+		done()
 		if err != nil {
 			return fmt.Errorf("raw writes: %w", err)
 		}
 		rawLat, rawTime = append(rawLat, lat...), rawTime+took
+		done = profile("ingress", estimate)
 		lat, took, err = runBounded(ctx, part[0], part[1], s.concurrency, deliver)
+		done()
 		if err != nil {
 			return fmt.Errorf("deliveries: %w", err)
 		}

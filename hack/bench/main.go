@@ -31,6 +31,9 @@ type settings struct {
 	cacheN      int
 	concurrency int
 	only        string
+	// apiserverProfile, when set, is the path prefix of CPU profiles of the kube-apiserver
+	// taken during the second half of each ingress-benchmark phase.
+	apiserverProfile string
 }
 
 func main() {
@@ -48,7 +51,17 @@ func main() {
 	flag.IntVar(&s.concurrency, "concurrency", 16, "concurrent deliveries and raw writes")
 	flag.StringVar(&s.only, "only", "", "run one part: ingress, reconcile or cache")
 	out := flag.String("out", "bench/results.txt", "where the BENCH lines are written too")
+	flag.StringVar(&s.apiserverProfile, "apiserver-profile", "", "path prefix for kube-apiserver CPU profiles of the ingress part's raw and ingress phases (<prefix>-raw.pprof, <prefix>-ingress.pprof)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (load generator and in-process ingress or manager) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer stop()
+	}
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(zapcore.DPanicLevel)))
 
 	results, err := run(s)
