@@ -36,13 +36,16 @@ type settings struct {
 	apiserverProfile string
 }
 
-func main() {
+func main() { os.Exit(bench()) }
+
+// bench runs the benchmarks and returns the exit code (so that deferred work runs first).
+func bench() int {
 	var s settings
 	scale := 1.0
 	if v := os.Getenv("BENCH_N"); v != "" {
 		if _, err := fmt.Sscanf(v, "%g", &scale); err != nil || scale <= 0 {
 			fmt.Fprintf(os.Stderr, "BENCH_N=%q is not a positive number (a scale: 1 = the full run)\n", v)
-			os.Exit(2)
+			return 2
 		}
 	}
 	flag.IntVar(&s.ingressN, "ingress-n", int(5000*scale), "Associates written through the ingress, and raw")
@@ -58,7 +61,7 @@ func main() {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(2)
+			return 2
 		}
 		defer stop()
 	}
@@ -71,8 +74,9 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func run(s settings) (*results, error) {

@@ -38,7 +38,7 @@ func profileAPIServer(ctx context.Context, cfg *rest.Config, path string, estima
 		if err == nil {
 			var raw []byte
 			raw, err = cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
-				Param("seconds", fmt.Sprint(seconds)).Timeout(time.Duration(seconds+30)*time.Second).DoRaw(ctx)
+				Param("seconds", fmt.Sprint(seconds)).Timeout(time.Duration(seconds+30) * time.Second).DoRaw(ctx)
 			if err == nil {
 				err = os.WriteFile(path, raw, 0o644)
 			}
