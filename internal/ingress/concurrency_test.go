@@ -2,9 +2,7 @@ package ingress_test
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -16,6 +14,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
 // deliverAll sends every body with workers goroutines, each to a URL that pick chooses,
@@ -115,83 +114,14 @@ func TestTwoReplicasReceivingTheSameShuffledDuplicatedStreamEndInTimestampOrder(
 	}
 }
 
-// tcpProxy forwards loopback TCP to target until cut; restore lets connections through again.
-type tcpProxy struct {
-	listener net.Listener
-	target   string
-	mu       sync.Mutex
-	down     bool
-	conns    map[net.Conn]struct{}
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{listener: l, target: target, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	t.Cleanup(func() { l.Close(); p.cut() })
-	return p
-}
-
-func (p *tcpProxy) serve() {
-	for {
-		in, err := p.listener.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			in.Close()
-			continue
-		}
-		out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			p.mu.Unlock()
-			in.Close()
-			continue
-		}
-		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go pipe(in, out)
-		go pipe(out, in)
-	}
-}
-
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// cut drops every connection and refuses new ones: the API server is unreachable.
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *tcpProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
-}
-
 func TestAPIServerOutageMidStreamLosesNoAcknowledgedDelivery(t *testing.T) {
 	apiServer, err := url.Parse(restConfig.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startProxy(t, apiServer.Host)
+	proxy := testenv.StartTCPProxy(t, apiServer.Host)
 	proxied := rest.CopyConfig(restConfig)
-	proxied.Host = "https://" + proxy.listener.Addr().String()
+	proxied.Host = "https://" + proxy.Addr()
 	r := startReplica(t, proxied, time.Hour)
 	ns := receiverSetup(t, "so", "Cust1234", nil, map[string]string{"secret": secret})
 	receiverURL := r.url + path(ns, "so")
@@ -212,9 +142,13 @@ func TestAPIServerOutageMidStreamLosesNoAcknowledgedDelivery(t *testing.T) {
 	codes := deliverAll(t, bodies, 4, 0, func(i int) string {
 		switch answered.Add(1) {
 		case 16:
-			once15.Do(proxy.cut)
+			once15.Do(proxy.Cut)
 		case 36:
-			once35.Do(proxy.restore)
+			once35.Do(func() {
+				if err := proxy.Restore(); err != nil {
+					t.Error(err)
+				}
+			})
 		}
 		return receiverURL
 	})
