@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -51,7 +52,8 @@ func (p *TCPProxy) Restore() error {
 	if address == "" {
 		address = "127.0.0.1:0"
 	}
-	listener, err := net.Listen("tcp", address)
+	var lc net.ListenConfig
+	listener, err := lc.Listen(context.Background(), "tcp", address)
 	if err != nil {
 		return fmt.Errorf("proxy listening on %s: %w", address, err)
 	}
@@ -66,7 +68,8 @@ func (p *TCPProxy) accept(listener net.Listener) {
 		if err != nil {
 			return
 		}
-		server, err := net.DialTimeout("tcp", p.backend, 5*time.Second)
+		dialer := net.Dialer{Timeout: 5 * time.Second}
+		server, err := dialer.DialContext(context.Background(), "tcp", p.backend)
 		if err != nil {
 			_ = client.Close()
 			continue
