@@ -78,6 +78,7 @@ func benchIngress(ctx context.Context, _ *testenv.Environment, cfg *rest.Config,
 	var ingressLat, rawLat []time.Duration
 	var ingressTime, rawTime time.Duration
 	half := s.ingressN / 2
+	rawRequests, ingressRequests := map[string]float64{}, map[string]float64{}
 	for n, part := range [][2]int{{0, half}, {half, s.ingressN}} {
 		profile := func(string, time.Duration) func() { return func() {} }
 		if n == 1 && s.apiserverProfile != "" {
@@ -87,6 +88,10 @@ func benchIngress(ctx context.Context, _ *testenv.Environment, cfg *rest.Config,
 		}
 		// The profile must end inside the phase: estimate its length at ~300 writes/s.
 		estimate := time.Duration(part[1]-part[0]) * time.Second / 300
+		before, err := apiRequests(ctx, cfg)
+		if err != nil {
+			return err
+		}
 		done := profile("raw", estimate)
 		lat, took, err := runBounded(ctx, part[0], part[1], s.concurrency, apply)
 		done()
@@ -94,12 +99,22 @@ func benchIngress(ctx context.Context, _ *testenv.Environment, cfg *rest.Config,
 			return fmt.Errorf("raw writes: %w", err)
 		}
 		rawLat, rawTime = append(rawLat, lat...), rawTime+took
+		middle, err := apiRequests(ctx, cfg)
+		if err != nil {
+			return err
+		}
 		done = profile("ingress", estimate)
 		lat, took, err = runBounded(ctx, part[0], part[1], s.concurrency, deliver)
 		done()
 		if err != nil {
 			return fmt.Errorf("deliveries: %w", err)
 		}
+		after, err := apiRequests(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		addDelta(rawRequests, before, middle)
+		addDelta(ingressRequests, middle, after)
 		ingressLat, ingressTime = append(ingressLat, lat...), ingressTime+took
 	}
 	rawRate := float64(s.ingressN) / rawTime.Seconds()
@@ -111,6 +126,8 @@ func benchIngress(ctx context.Context, _ *testenv.Environment, cfg *rest.Config,
 	res.set("ingress_p99_ms", "%.2f", percentile(ingressLat, 0.99))
 	res.set("raw_p50_ms", "%.2f", percentile(rawLat, 0.50))
 	res.set("raw_p99_ms", "%.2f", percentile(rawLat, 0.99))
+	res.set("ingress_requests_per_delivery", "%.2f", perObject("ingress (deliveries)", nil, ingressRequests, s.ingressN))
+	res.set("raw_requests_per_write", "%.2f", perObject("ingress (raw)", nil, rawRequests, s.ingressN))
 	res.set("ingress_n", "%d", s.ingressN)
 	return nil
 }

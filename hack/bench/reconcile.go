@@ -55,13 +55,25 @@ func benchReconcile(ctx context.Context, _ *testenv.Environment, cfg *rest.Confi
 	if _, err := createAssociates(ctx, admin, viaOperator, s.reconcileN, s.concurrency); err != nil {
 		return err
 	}
+	before, err := apiRequests(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	opTime, err := timeOperatorToReady(ctx, cfg, viaOperator, s.reconcileN)
 	if err != nil {
 		return err
 	}
+	after, err := apiRequests(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	opRequests := perObject("reconcile (operator)", before, after, s.reconcileN)
 	// Created only now that the operator has stopped, so that it never reconciles them.
 	raw, err := createAssociates(ctx, admin, viaRaw, s.reconcileN, s.concurrency)
 	if err != nil {
+		return err
+	}
+	if before, err = apiRequests(ctx, cfg); err != nil {
 		return err
 	}
 	_, rawTime, err := runBounded(ctx, 0, s.reconcileN, reconcileWorkers, func(ctx context.Context, i int) error {
@@ -70,9 +82,15 @@ func benchReconcile(ctx context.Context, _ *testenv.Environment, cfg *rest.Confi
 	if err != nil {
 		return fmt.Errorf("raw writes: %w", err)
 	}
+	if after, err = apiRequests(ctx, cfg); err != nil {
+		return err
+	}
+	rawRequests := perObject("reconcile (raw)", before, after, s.reconcileN)
 	res.set("reconcile_vs_raw_ratio", "%.3f", opTime.Seconds()/rawTime.Seconds())
 	res.set("reconcile_operator_s", "%.2f", opTime.Seconds())
 	res.set("reconcile_raw_s", "%.2f", rawTime.Seconds())
+	res.set("reconcile_operator_requests_per_associate", "%.2f", opRequests)
+	res.set("reconcile_raw_requests_per_associate", "%.2f", rawRequests)
 	res.set("reconcile_n", "%d", s.reconcileN)
 	return nil
 }
