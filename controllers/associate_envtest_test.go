@@ -370,8 +370,14 @@ func (s *suite) policyEdit(t *testing.T) {
 		g.Expect(sa.Labels).To(gomega.HaveKeyWithValue("edited", "yes"))
 	}).WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.Succeed())
 	g.Eventually(s.gone(&rbacv1.RoleBinding{}, ns, "person-81-view")).WithTimeout(eventuallyTimeout).Should(gomega.Succeed())
-	got := s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
-	g.Expect(got.Status.Provisioned).To(gomega.HaveLen(1))
+	// Ready stays True (Provisioned) throughout, so wait for the status patch that follows
+	// the RoleBinding's deletion rather than for the condition.
+	g.Eventually(func(g gomega.Gomega) {
+		got := &superofficev1alpha1.Associate{}
+		s.get(g, got, ns, a.Name)
+		g.Expect(got.Status.Provisioned).To(gomega.HaveLen(1))
+		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, ConditionReady)).To(gomega.BeTrue())
+	}).WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.Succeed())
 }
 
 // recordedCall is one request the test's HTTP endpoint received.
