@@ -6,54 +6,33 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
-// apiRequests counts the kube-apiserver's requests by "VERB resource" from its
-// apiserver_request_total, so that a phase's requests are the difference of two reads.
+// apiRequests counts the kube-apiserver's requests by "VERB resource[/subresource]", so
+// that a phase's requests are the difference of two reads. Watches, lists and Leases are
+// the informers' and leader election's own traffic, not per object, and are left out.
 func apiRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
+	all, err := testenv.APIServerRequests(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the kube-apiserver's /metrics: %w", err)
-	}
 	counts := map[string]float64{}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
-		if !ok {
+	for r, n := range all {
+		if r.Verb == "WATCH" || r.Verb == "LIST" || r.Resource == "leases" {
 			continue
 		}
-		labels, value, _ := strings.Cut(rest, "} ")
-		verb, resource, subresource := metricLabel(labels, "verb"), metricLabel(labels, "resource"), metricLabel(labels, "subresource")
-		if verb == "WATCH" || verb == "LIST" || resource == "leases" {
-			continue // the informers' and leader election's own traffic, not per object
+		key := r.Verb + " " + r.Resource
+		if r.Subresource != "" {
+			key += "/" + r.Subresource
 		}
-		if subresource != "" {
-			resource += "/" + subresource
-		}
-		n, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			return nil, fmt.Errorf("apiserver_request_total line %q: %w", line, err)
-		}
-		counts[verb+" "+resource] += n
+		counts[key] += n
 	}
 	return counts, nil
-}
-
-func metricLabel(labels, name string) string {
-	for kv := range strings.SplitSeq(labels, ",") {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
 }
 
 // perObject prints what a phase asked of the API server per object (to stderr, the

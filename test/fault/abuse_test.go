@@ -9,14 +9,12 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
@@ -84,49 +82,23 @@ func badSignature(i int) string {
 	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
 }
 
-// apiServerWrites sums apiserver_request_total for POST, PUT, PATCH and DELETE by
-// resource, read from the API server's /metrics as the admin.
+// apiServerWrites sums the API server's own apiserver_request_total for the writing verbs
+// (server-side apply included) by resource.
 func apiServerWrites(t *testing.T) map[string]float64 {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(restConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	requests, err := testenv.APIServerRequests(ctx, restConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		t.Fatalf("reading the API server's /metrics: %v", err)
-	}
 	writes := map[string]float64{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
+	for r, n := range requests {
+		if r.IsWrite() {
+			writes[r.Resource] += n
 		}
-		labels, value, _ := strings.Cut(strings.TrimPrefix(line, "apiserver_request_total{"), "} ")
-		verb, resource := label(labels, "verb"), label(labels, "resource")
-		if verb != "POST" && verb != "PUT" && verb != "PATCH" && verb != "DELETE" {
-			continue
-		}
-		n, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			t.Fatalf("apiserver_request_total line %q: %v", line, err)
-		}
-		writes[resource] += n
-	}
-	if len(writes) == 0 {
-		t.Fatalf("the API server's /metrics has no apiserver_request_total for writes")
 	}
 	return writes
-}
-
-func label(labels, name string) string {
-	for _, kv := range strings.Split(labels, ",") {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
 }
 
 // TestSlowHeaderClientIsCutOff: a client that sends its headers a byte at a time is
