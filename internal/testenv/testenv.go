@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -16,10 +18,37 @@ import (
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 )
 
-// RepoRoot is the repository's top folder.
-func RepoRoot() string {
+// modulePath names the repository's go.mod (hack/envtest has a go.mod of its own).
+const modulePath = "github.com/assocsync/associate-operator"
+
+// RepoRoot is the repository's top folder: the nearest folder above the working directory
+// (a test's package, or where `go run` was started) whose go.mod is this module's. The
+// source file's own path is the fallback; `go test -trimpath` makes it module-relative.
+var RepoRoot = sync.OnceValue(func() string {
+	if dir, err := os.Getwd(); err == nil {
+		for {
+			if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && goModModule(data) == modulePath {
+				return dir
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+})
+
+// goModModule is the module path a go.mod declares.
+func goModModule(goMod []byte) string {
+	for line := range strings.SplitSeq(string(goMod), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
 }
 
 // AssetsDir is the folder holding etcd and kube-apiserver: KUBEBUILDER_ASSETS when set,

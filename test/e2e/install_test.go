@@ -50,7 +50,7 @@ func TestHelmInstallRunsTheOperatorAsItsServiceAccount(t *testing.T) {
 	if testing.Short() {
 		t.Skip("installs the chart and runs the manager: not in -short")
 	}
-	manager := buildBinary(t, "./cmd")
+	manager := managerBinary(t)
 	c := startCluster(t)
 
 	notes, err := c.helm(t, "install", releaseName, chartDir(), "--namespace", releaseNamespace,

@@ -22,6 +22,18 @@ func buildBinary(t *testing.T, pkg string) string {
 	return out
 }
 
+// managerBinary is the manager built as the Makefile builds it (see testenv.ManagerBinary).
+func managerBinary(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	path, err := testenv.ManagerBinary(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // startManager runs the manager with the kubeconfig's identity and leader election in
 // namespace; it is always stopped when the test ends.
 func startManager(t *testing.T, binary, kubeconfig, namespace string) *testenv.ManagerProcess {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -56,10 +55,10 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// buildManager builds ./cmd once for every test, as the Makefile does.
+// buildManager builds ./cmd once for every test, as the Makefile does (or takes the
+// Makefile's own, see testenv.ManagerBinary).
 func buildManager(dir string) (string, error) {
-	out := filepath.Join(dir, "manager")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	return out, testenv.BuildBinary(ctx, "./cmd", out)
+	return testenv.ManagerBinary(ctx, dir)
 }
