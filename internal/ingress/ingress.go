@@ -3,10 +3,12 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -60,6 +62,18 @@ func Add(mgr manager.Manager, opts Options) error {
 		maxBodyCeiling: opts.MaxBodyBytes,
 		enricher:       apiclient.Shared(mgr),
 	}
+	// What the handler reads from the cache. Registered now, before the manager starts, so
+	// that the manager's cache-sync readiness covers them on every replica, including
+	// replicas that run no controller; Start then waits for their sync before serving.
+	reads := []client.Object{
+		&superofficev1alpha1.WebhookReceiver{}, &superofficev1alpha1.Associate{},
+		&corev1.Secret{}, &corev1.ConfigMap{},
+	}
+	for _, obj := range reads {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("webhook ingress: registering the cache informer for %T: %w", obj, err)
+		}
+	}
 	shutdown := 30 * time.Second
 	srv := &server{
 		http: manager.Server{
@@ -68,11 +82,8 @@ func Add(mgr manager.Manager, opts Options) error {
 			Listener:        listener,
 			ShutdownTimeout: &shutdown,
 		},
-		cache: informerGetter{mgr},
-		warm: []client.Object{
-			&superofficev1alpha1.WebhookReceiver{}, &superofficev1alpha1.Associate{},
-			&corev1.Secret{}, &corev1.ConfigMap{},
-		},
+		cache:      informerGetter{mgr},
+		warm:       reads,
 		deliveries: deliveries,
 	}
 	if err := mgr.Add(srv); err != nil {

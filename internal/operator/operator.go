@@ -7,18 +7,14 @@ package operator
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -99,17 +95,8 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	// Registered before the cache starts, so that readiness below covers them: the
-	// ingress reads these on every replica, including those that run no controller.
-	for _, obj := range []client.Object{
-		&superofficev1alpha1.Associate{}, &superofficev1alpha1.WebhookReceiver{}, &corev1.Secret{}, &corev1.ConfigMap{},
-	} {
-		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
-			return nil, fmt.Errorf("registering the informer for %T: %w", obj, err)
-		}
-	}
-	// Not ready until the informers have synced: an ingress answering from an empty cache
-	// would refuse deliveries for receivers that exist.
+	// Not ready until the informers have synced (ingress.Add registered the ones it reads):
+	// an ingress answering from an empty cache would refuse deliveries for receivers that exist.
 	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr)); err != nil {
 		return nil, err
 	}
