@@ -3,9 +3,11 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -37,33 +39,44 @@ func APIServerRequests(ctx context.Context, cfg *rest.Config) (map[APIRequest]fl
 	if err != nil {
 		return nil, fmt.Errorf("reading the API server's /metrics: %w", err)
 	}
-	counts := map[APIRequest]float64{}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		series, ok := strings.CutPrefix(line, "apiserver_request_total{")
-		if !ok {
-			continue
-		}
-		labels, value, _ := strings.Cut(series, "} ")
-		n, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			return nil, fmt.Errorf("apiserver_request_total line %q: %w", line, err)
-		}
-		counts[APIRequest{
-			Verb:        metricLabel(labels, "verb"),
-			Resource:    metricLabel(labels, "resource"),
-			Subresource: metricLabel(labels, "subresource"),
-		}] += n
+	families, err := ParseMetrics(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("the API server's /metrics: %w", err)
 	}
-	if len(counts) == 0 {
+	family := families["apiserver_request_total"]
+	if family == nil {
 		return nil, fmt.Errorf("the API server's /metrics has no apiserver_request_total")
+	}
+	counts := map[APIRequest]float64{}
+	for _, m := range family.GetMetric() {
+		counts[APIRequest{
+			Verb:        metricLabel(m, "verb"),
+			Resource:    metricLabel(m, "resource"),
+			Subresource: metricLabel(m, "subresource"),
+		}] += m.GetCounter().GetValue()
 	}
 	return counts, nil
 }
 
-func metricLabel(labels, name string) string {
-	for kv := range strings.SplitSeq(labels, ",") {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			return strings.Trim(v, `"`)
+// ParseMetrics reads the Prometheus text exposition format, by metric family name.
+func ParseMetrics(text string) (map[string]*dto.MetricFamily, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(strings.NewReader(text))
+}
+
+// SumMetric sums the values (counter, gauge or untyped) of a family's samples.
+func SumMetric(families map[string]*dto.MetricFamily, name string) float64 {
+	var total float64
+	for _, m := range families[name].GetMetric() {
+		total += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+	}
+	return total
+}
+
+func metricLabel(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
 		}
 	}
 	return ""

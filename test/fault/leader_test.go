@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -94,7 +93,7 @@ func leaderAndFollower(t *testing.T, replicas []*managerProcess, ns string) (*ma
 		}
 		leading := 0
 		for i, m := range replicas {
-			if metricSum(t, m, "leader_election_master_status{") == 1 {
+			if metricSum(t, m, "leader_election_master_status") == 1 {
 				leading++
 				leader, follower = m, replicas[1-i]
 			}
@@ -110,23 +109,19 @@ func leaderAndFollower(t *testing.T, replicas []*managerProcess, ns string) (*ma
 // reconciles sums controller_runtime_reconcile_total from a replica's metrics.
 func reconciles(t *testing.T, m *managerProcess) float64 {
 	t.Helper()
-	return metricSum(t, m, "controller_runtime_reconcile_total{")
+	return metricSum(t, m, "controller_runtime_reconcile_total")
 }
 
-// metricSum sums the samples of a replica's metrics whose line starts with prefix.
-func metricSum(t *testing.T, m *managerProcess, prefix string) float64 {
+// metricSum sums the samples of a replica's metric family name.
+func metricSum(t *testing.T, m *managerProcess, name string) float64 {
 	t.Helper()
 	code, body, err := testenv.HTTPGet(context.Background(), "http://"+m.MetricsAddr+"/metrics")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("reading the metrics of %s: %d %v", m.MetricsAddr, code, err)
 	}
-	var total float64
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, prefix) {
-			var v float64
-			_, _ = fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v)
-			total += v
-		}
+	families, err := testenv.ParseMetrics(body)
+	if err != nil {
+		t.Fatalf("the metrics of %s: %v", m.MetricsAddr, err)
 	}
-	return total
+	return testenv.SumMetric(families, name)
 }
