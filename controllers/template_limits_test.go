@@ -1,8 +1,8 @@
 package controllers
 
 import (
+	"regexp"
 	"runtime"
-	"strings"
 	"testing"
 )
 
@@ -13,7 +13,8 @@ func TestRunawayTemplatesAreStopped(t *testing.T) {
 	// The step budget or the time budget, whichever a slow machine reaches first.
 	const budgetExceeded = "steps|takes longer than"
 	tests := []struct {
-		name, template, wantErr string
+		name, template string
+		wantErr        string // a regular expression
 	}{
 		{"a huge repeat", `{{ repeat 2000000000 "x" }}`, "repeat would produce more than"},
 		{"a huge until", `{{ range until 1000000000 }}{{ end }}`, "until would produce more than"},
@@ -44,7 +45,7 @@ func TestRunawayTemplatesAreStopped(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			_, err := compiled.renderResources(data)
 			runtime.ReadMemStats(&after)
-			if err == nil || !containsAny(err.Error(), strings.Split(tt.wantErr, "|")) {
+			if err == nil || !regexp.MustCompile(tt.wantErr).MatchString(err.Error()) {
 				t.Fatalf("expected an error containing %q, got %v", tt.wantErr, err)
 			}
 			if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 256<<20 {
@@ -113,13 +114,4 @@ func BenchmarkRenderSamplePolicy(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func containsAny(s string, parts []string) bool {
-	for _, part := range parts {
-		if strings.Contains(s, part) {
-			return true
-		}
-	}
-	return false
 }
