@@ -64,11 +64,18 @@ func ParseMetrics(text string) (map[string]*dto.MetricFamily, error) {
 	return parser.TextToMetricFamilies(strings.NewReader(text))
 }
 
-// SumMetric sums the values (counter, gauge or untyped) of a family's samples.
-func SumMetric(families map[string]*dto.MetricFamily, name string) float64 {
+// SumMetric sums the values (counter, gauge or untyped) of a family's samples whose labels
+// include every pair of match (nil: all samples).
+func SumMetric(families map[string]*dto.MetricFamily, name string, match map[string]string) float64 {
 	var total float64
 	for _, m := range families[name].GetMetric() {
-		total += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		matches := true
+		for label, value := range match {
+			matches = matches && metricLabel(m, label) == value
+		}
+		if matches {
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		}
 	}
 	return total
 }

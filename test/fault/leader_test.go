@@ -123,5 +123,5 @@ func metricSum(t *testing.T, m *managerProcess, name string) float64 {
 	if err != nil {
 		t.Fatalf("the metrics of %s: %v", m.MetricsAddr, err)
 	}
-	return testenv.SumMetric(families, name)
+	return testenv.SumMetric(families, name, nil)
 }
