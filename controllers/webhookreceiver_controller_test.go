@@ -50,32 +50,24 @@ func TestWebhookReceiverReadyFollowsItsSecret(t *testing.T) {
 	}
 	expectReady := func(status metav1.ConditionStatus, reason, message string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testenv.Eventually(t, 20*time.Second, fmt.Sprintf("receiver acc/so Ready %s/%s", status, reason), func() error {
 			var got superofficev1alpha1.WebhookReceiver
 			err := c.Get(ctx, client.ObjectKeyFromObject(receiver), &got)
 			cond := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
-			var problem error
 			switch {
 			case err != nil:
-				problem = err
+				return err
 			case got.Status.WebhookPath != "/webhooks/acc/so":
-				problem = fmt.Errorf("webhookPath %q, want /webhooks/acc/so", got.Status.WebhookPath)
+				return fmt.Errorf("webhookPath %q, want /webhooks/acc/so", got.Status.WebhookPath)
 			case cond == nil:
-				problem = fmt.Errorf("no Ready condition")
+				return fmt.Errorf("no Ready condition")
 			case cond.Status != status || cond.Reason != reason || (message != "" && cond.Message != message):
-				problem = fmt.Errorf("Ready %s/%s %q, want %s/%s %q", cond.Status, cond.Reason, cond.Message, status, reason, message)
+				return fmt.Errorf("Ready %s/%s %q, want %s/%s %q", cond.Status, cond.Reason, cond.Message, status, reason, message)
 			case cond.ObservedGeneration != got.Generation:
-				problem = fmt.Errorf("Ready observedGeneration %d, want %d", cond.ObservedGeneration, got.Generation)
+				return fmt.Errorf("Ready observedGeneration %d, want %d", cond.ObservedGeneration, got.Generation)
 			}
-			if problem == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("receiver acc/so: %v", problem)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 
 	expectReady(metav1.ConditionFalse, ReasonSecretNotFound, "Secret so-secret not found in namespace acc")
