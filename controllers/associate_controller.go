@@ -127,7 +127,7 @@ func (r *AssociateReconciler) ensureMetadata(ctx context.Context, assoc *superof
 	original := assoc.DeepCopy()
 	changed := false
 	if assoc.DeletionTimestamp.IsZero() {
-		changed = controllerutil.AddFinalizer(assoc, FinalizerDeprovision)
+		changed = controllerutil.AddFinalizer(assoc, superofficev1alpha1.FinalizerDeprovision)
 	}
 	for key, value := range desiredLabels(assoc) {
 		if assoc.Labels[key] != value {

@@ -190,7 +190,7 @@ func (s *suite) ready(t *testing.T, a *superofficev1alpha1.Associate, status met
 	got := &superofficev1alpha1.Associate{}
 	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
 		s.get(g, got, a.Namespace, a.Name)
-		cond := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+		cond := meta.FindStatusCondition(got.Status.Conditions, superofficev1alpha1.ConditionReady)
 		g.Expect(cond).NotTo(gomega.BeNil(), "expected a Ready condition")
 		g.Expect(cond.Status).To(gomega.Equal(status), "Ready: %s %s", cond.Reason, cond.Message)
 		g.Expect(cond.Reason).To(gomega.Equal(reason), "Ready: %s", cond.Message)
@@ -225,12 +225,12 @@ func (s *suite) employeeProvisioned(t *testing.T) {
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
 	a := s.associate(t, ns, 141424, 21, superofficev1alpha1.AssociateTypeEmployee)
 
-	got := s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	got := s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 	g.Expect(got.Status.Provisioned).To(gomega.ConsistOf(
 		superofficev1alpha1.ProvisionedObject{Policy: "person-accounts", APIVersion: "v1", Kind: "ServiceAccount", Namespace: ns, Name: "person-21"},
 		superofficev1alpha1.ProvisionedObject{Policy: "person-accounts", APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding", Namespace: ns, Name: "person-21-view"},
 	))
-	g.Expect(got.Finalizers).To(gomega.ContainElement(FinalizerDeprovision))
+	g.Expect(got.Finalizers).To(gomega.ContainElement(superofficev1alpha1.FinalizerDeprovision))
 	g.Expect(got.Labels).To(gomega.HaveKeyWithValue(superofficev1alpha1.LabelTenant, "cust1234"))
 	g.Expect(got.Labels).To(gomega.HaveKeyWithValue(superofficev1alpha1.LabelAssociateID, "141424"))
 	g.Expect(got.Labels).To(gomega.HaveKeyWithValue(superofficev1alpha1.LabelPersonID, "21"))
@@ -248,7 +248,7 @@ func (s *suite) employeeProvisioned(t *testing.T) {
 	g.Eventually(func(g gomega.Gomega) {
 		s.get(g, policy, ns, "person-accounts")
 		g.Expect(policy.Status.MatchedAssociates).To(gomega.BeEquivalentTo(1))
-		g.Expect(meta.IsStatusConditionTrue(policy.Status.Conditions, ConditionReady)).To(gomega.BeTrue())
+		g.Expect(meta.IsStatusConditionTrue(policy.Status.Conditions, superofficev1alpha1.ConditionReady)).To(gomega.BeTrue())
 		g.Expect(policy.Status.ObservedGeneration).To(gomega.Equal(policy.Generation))
 	}).WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.Succeed())
 }
@@ -259,7 +259,7 @@ func (s *suite) resourceNotMatched(t *testing.T) {
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
 	a := s.associate(t, ns, 500, 31, superofficev1alpha1.AssociateTypeResource)
 
-	got := s.ready(t, a, metav1.ConditionTrue, ReasonNoPolicyMatched)
+	got := s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched)
 	g.Expect(got.Status.Provisioned).To(gomega.BeEmpty())
 	g.Expect(s.c.Get(s.ctx, types.NamespacedName{Namespace: ns, Name: "person-31"}, &corev1.ServiceAccount{})).
 		To(gomega.Satisfy(apierrors.IsNotFound), "a Resource gets no ServiceAccount")
@@ -270,10 +270,10 @@ func (s *suite) retireRemoves(t *testing.T) {
 	ns := s.namespace(t, "retire")
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
 	a := s.associate(t, ns, 600, 41, superofficev1alpha1.AssociateTypeEmployee)
-	s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 
 	s.update(t, a, func() { a.Spec.Retired = true })
-	got := s.ready(t, a, metav1.ConditionTrue, ReasonNoPolicyMatched)
+	got := s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched)
 	g.Expect(got.Status.Provisioned).To(gomega.BeEmpty())
 	g.Eventually(s.gone(&corev1.ServiceAccount{}, ns, "person-41")).WithTimeout(eventuallyTimeout).Should(gomega.Succeed())
 	g.Eventually(s.gone(&rbacv1.RoleBinding{}, ns, "person-41-view")).WithTimeout(eventuallyTimeout).Should(gomega.Succeed())
@@ -284,7 +284,7 @@ func (s *suite) deleteRemoves(t *testing.T) {
 	ns := s.namespace(t, "delete")
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
 	a := s.associate(t, ns, 700, 51, superofficev1alpha1.AssociateTypeEmployee)
-	s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 
 	g.Expect(s.c.Delete(s.ctx, a)).To(gomega.Succeed())
 	g.Eventually(s.gone(&superofficev1alpha1.Associate{}, ns, a.Name)).WithTimeout(eventuallyTimeout).Should(gomega.Succeed())
@@ -301,7 +301,7 @@ func (s *suite) retainKeeps(t *testing.T) {
 	spec.DeletionPolicy = superofficev1alpha1.DeletionPolicyRetain
 	s.policy(t, ns, "person-accounts", spec)
 	a := s.associate(t, ns, 800, 61, superofficev1alpha1.AssociateTypeEmployee)
-	a = s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	a = s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 
 	g.Expect(s.c.Delete(s.ctx, a)).To(gomega.Succeed())
 	g.Eventually(s.gone(&superofficev1alpha1.Associate{}, ns, a.Name)).WithTimeout(eventuallyTimeout).Should(gomega.Succeed())
@@ -319,10 +319,10 @@ func (s *suite) retainSurvivesPolicyDeletion(t *testing.T) {
 	spec := samplePolicySpec()
 	spec.DeletionPolicy = superofficev1alpha1.DeletionPolicyRetain
 	policy := s.policy(t, ns, "person-accounts", spec)
-	a := s.ready(t, s.associate(t, ns, 850, 63, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonProvisioned)
+	a := s.ready(t, s.associate(t, ns, 850, 63, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 
 	g.Expect(s.c.Delete(s.ctx, policy)).To(gomega.Succeed())
-	got := s.ready(t, a, metav1.ConditionTrue, ReasonNoPolicyMatched)
+	got := s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched)
 	g.Expect(got.Status.Provisioned).To(gomega.BeEmpty(), "the deleted policy's objects are released")
 	sa := &corev1.ServiceAccount{}
 	s.get(g, sa, ns, "person-63")
@@ -334,15 +334,15 @@ func (s *suite) sharedPerson(t *testing.T) {
 	g := gomega.NewWithT(t)
 	ns := s.namespace(t, "shared")
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
-	first := s.ready(t, s.associate(t, ns, 901, 71, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonProvisioned)
-	second := s.ready(t, s.associate(t, ns, 902, 71, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonProvisioned)
+	first := s.ready(t, s.associate(t, ns, 901, 71, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
+	second := s.ready(t, s.associate(t, ns, 902, 71, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 
 	sa := &corev1.ServiceAccount{}
 	s.get(g, sa, ns, "person-71")
 	g.Expect(hasOwner(sa, first) && hasOwner(sa, second)).To(gomega.BeTrue(), "expected both Associates to own the shared ServiceAccount, got %v", sa.OwnerReferences)
 
 	s.update(t, first, func() { first.Spec.Retired = true })
-	s.ready(t, first, metav1.ConditionTrue, ReasonNoPolicyMatched)
+	s.ready(t, first, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched)
 	s.get(g, sa, ns, "person-71")
 	g.Expect(hasOwner(sa, first)).To(gomega.BeFalse(), "the retired Associate's ownerReference goes")
 	g.Expect(hasOwner(sa, second)).To(gomega.BeTrue(), "the remaining Associate keeps the ServiceAccount")
@@ -357,7 +357,7 @@ func (s *suite) policyEdit(t *testing.T) {
 	ns := s.namespace(t, "edit")
 	policy := s.policy(t, ns, "person-accounts", samplePolicySpec())
 	a := s.associate(t, ns, 1001, 81, superofficev1alpha1.AssociateTypeEmployee)
-	s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 
 	s.update(t, policy, func() {
 		policy.Spec.Resources[0].Template = strings.Replace(policy.Spec.Resources[0].Template,
@@ -376,7 +376,7 @@ func (s *suite) policyEdit(t *testing.T) {
 		got := &superofficev1alpha1.Associate{}
 		s.get(g, got, ns, a.Name)
 		g.Expect(got.Status.Provisioned).To(gomega.HaveLen(1))
-		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, ConditionReady)).To(gomega.BeTrue())
+		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, superofficev1alpha1.ConditionReady)).To(gomega.BeTrue())
 	}).WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.Succeed())
 }
 
@@ -429,7 +429,7 @@ func (s *suite) httpActions(t *testing.T) {
 	a := s.associate(t, ns, 1101, 91, superofficev1alpha1.AssociateTypeEmployee)
 
 	// The first call answers 500; the backoff retries it.
-	got := s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	got := s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 	calls := endpoint.snapshot()
 	g.Expect(calls).To(gomega.HaveLen(2), "expected one failed and one retried provision call")
 	want := `{"action":"provision","associate":1101,"retired":false}`
@@ -448,18 +448,18 @@ func (s *suite) httpActions(t *testing.T) {
 	// Then a spec change that alters the body makes an update call: when it arrives, the
 	// label change has certainly been reconciled (one worker key at a time), without a call.
 	s.update(t, a, func() { a.Spec.GroupIdx = 3 })
-	s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 	g.Expect(endpoint.snapshot()).To(gomega.HaveLen(2), "an unchanged request is not repeated")
 
 	s.update(t, a, func() { a.Spec.Retired = true })
-	s.ready(t, a, metav1.ConditionTrue, ReasonNoPolicyMatched)
+	s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched)
 	calls = endpoint.snapshot()
 	g.Expect(calls).To(gomega.HaveLen(3))
 	g.Expect(calls[2].body).To(gomega.Equal(`{"action":"deprovision","associate":1101,"retired":true}`))
 
 	// Matching again provisions again; deleting calls deprovision and clears the status.
 	s.update(t, a, func() { a.Spec.Retired = false })
-	s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 	g.Expect(s.c.Delete(s.ctx, a)).To(gomega.Succeed())
 	g.Eventually(s.gone(&superofficev1alpha1.Associate{}, ns, a.Name)).WithTimeout(eventuallyTimeout).Should(gomega.Succeed())
 	calls = endpoint.snapshot()
@@ -476,8 +476,8 @@ func (s *suite) badTemplate(t *testing.T) {
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
 	a := s.associate(t, ns, 1201, 95, superofficev1alpha1.AssociateTypeEmployee)
 
-	got := s.ready(t, a, metav1.ConditionFalse, ReasonTemplateError)
-	cond := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+	got := s.ready(t, a, metav1.ConditionFalse, superofficev1alpha1.ReasonTemplateError)
+	cond := meta.FindStatusCondition(got.Status.Conditions, superofficev1alpha1.ConditionReady)
 	g.Expect(cond.Message).To(gomega.And(gomega.ContainSubstring("broken"), gomega.ContainSubstring("Nope")))
 	// The good policy is still applied: the manager goes on.
 	s.get(g, &corev1.ServiceAccount{}, ns, "person-95")
@@ -485,7 +485,7 @@ func (s *suite) badTemplate(t *testing.T) {
 	policy := &superofficev1alpha1.ProvisioningPolicy{}
 	g.Eventually(func(g gomega.Gomega) {
 		s.get(g, policy, ns, "broken")
-		cond := meta.FindStatusCondition(policy.Status.Conditions, ConditionReady)
+		cond := meta.FindStatusCondition(policy.Status.Conditions, superofficev1alpha1.ConditionReady)
 		g.Expect(cond).NotTo(gomega.BeNil())
 		g.Expect(cond.Status).To(gomega.Equal(metav1.ConditionFalse))
 		g.Expect(cond.Message).To(gomega.ContainSubstring("Nope"))
@@ -495,7 +495,7 @@ func (s *suite) badTemplate(t *testing.T) {
 		g.Expect(s.c.List(s.ctx, &events, client.InNamespace(ns))).To(gomega.Succeed())
 		var warnings []string
 		for _, e := range events.Items {
-			if e.Type == corev1.EventTypeWarning && e.Reason == ReasonTemplateError {
+			if e.Type == corev1.EventTypeWarning && e.Reason == superofficev1alpha1.ReasonTemplateError {
 				warnings = append(warnings, e.Regarding.Kind)
 			}
 		}
@@ -506,13 +506,13 @@ func (s *suite) badTemplate(t *testing.T) {
 	s.update(t, policy, func() {
 		policy.Spec.Resources[0].Template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: person-{{ .PersonID }}\n"
 	})
-	s.ready(t, a, metav1.ConditionTrue, ReasonProvisioned)
+	s.ready(t, a, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 }
 
 func (s *suite) staleFinalizerPatch(t *testing.T) {
 	g := gomega.NewWithT(t)
 	ns := s.namespace(t, "stale-finalizer")
-	a := s.ready(t, s.associate(t, ns, 1301, 97, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonNoPolicyMatched)
+	a := s.ready(t, s.associate(t, ns, 1301, 97, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched)
 
 	// A cache that lags behind: our finalizer not seen yet, another controller's not either.
 	stale := a.DeepCopy()
@@ -528,14 +528,14 @@ func (s *suite) staleFinalizerPatch(t *testing.T) {
 	g.Expect(apierrors.IsConflict(err)).To(gomega.BeTrue(), "expected a Conflict for a patch from a stale copy, got %v", err)
 	got := &superofficev1alpha1.Associate{}
 	s.get(g, got, ns, a.Name)
-	g.Expect(got.Finalizers).To(gomega.ConsistOf(FinalizerDeprovision, other), "a finalizer patch must not drop finalizers it did not see")
+	g.Expect(got.Finalizers).To(gomega.ConsistOf(superofficev1alpha1.FinalizerDeprovision, other), "a finalizer patch must not drop finalizers it did not see")
 }
 
 func (s *suite) driftRepaired(t *testing.T) {
 	g := gomega.NewWithT(t)
 	ns := s.namespace(t, "drift")
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
-	a := s.ready(t, s.associate(t, ns, 1401, 99, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, ReasonProvisioned)
+	a := s.ready(t, s.associate(t, ns, 1401, 99, superofficev1alpha1.AssociateTypeEmployee), metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned)
 	saPath := "/api/v1/namespaces/" + ns + "/serviceaccounts/person-99"
 	associatePath := "/apis/superoffice.assocsync.io/v1alpha1/namespaces/" + ns + "/associates/" + a.Name
 

@@ -21,7 +21,7 @@ import (
 // an object (one per person) each own their own ownerReference in it; one shared manager
 // would drop the others' references on every apply.
 func fieldManagerFor(assoc *superofficev1alpha1.Associate) string {
-	return FieldManager + "/" + assoc.Name
+	return superofficev1alpha1.FieldManager + "/" + assoc.Name
 }
 
 // placeObject puts a namespaced object without a namespace into the policy's namespace, and
@@ -49,7 +49,7 @@ func (r *AssociateReconciler) placeObject(obj *unstructured.Unstructured, namesp
 func (r *AssociateReconciler) applyObject(ctx context.Context, assoc *superofficev1alpha1.Associate,
 	policy *superofficev1alpha1.ProvisioningPolicy, obj *unstructured.Unstructured) (bool, error) {
 	if policy.Spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain {
-		setAnnotation(obj, AnnotationDeletionPolicy, string(superofficev1alpha1.DeletionPolicyRetain))
+		setAnnotation(obj, superofficev1alpha1.AnnotationDeletionPolicy, string(superofficev1alpha1.DeletionPolicyRetain))
 	}
 	if obj.GetNamespace() == assoc.Namespace {
 		obj.SetOwnerReferences(append(obj.GetOwnerReferences(), metav1.OwnerReference{
@@ -124,17 +124,13 @@ func (r *AssociateReconciler) releaseObject(ctx context.Context, assoc *superoff
 	return client.IgnoreNotFound(err)
 }
 
-// AnnotationDeletionPolicy on a provisioned object records that its policy retains it, so
-// that it is still retained once the policy itself is deleted.
-const AnnotationDeletionPolicy = "superoffice.assocsync.io/deletion-policy"
-
 // retained tells whether a released object stays: its policy says Retain, or, with the
 // policy gone, the object says it was applied under Retain.
 func retained(policy *superofficev1alpha1.ProvisioningPolicy, obj *unstructured.Unstructured) bool {
 	if policy != nil {
 		return policy.Spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain
 	}
-	return obj.GetAnnotations()[AnnotationDeletionPolicy] == string(superofficev1alpha1.DeletionPolicyRetain)
+	return obj.GetAnnotations()[superofficev1alpha1.AnnotationDeletionPolicy] == string(superofficev1alpha1.DeletionPolicyRetain)
 }
 
 func setAnnotation(obj *unstructured.Unstructured, key, value string) {

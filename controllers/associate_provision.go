@@ -66,7 +66,7 @@ func (r *AssociateReconciler) reconcileNormal(ctx context.Context, assoc *supero
 		switch {
 		case matchErr != nil:
 			step := policyStep{policy: name, after: previous[name]}
-			step.fail(ReasonInvalidSelector, matchErr, false)
+			step.fail(superofficev1alpha1.ReasonInvalidSelector, matchErr, false)
 			steps = append(steps, step)
 		case matches:
 			steps = append(steps, r.provision(ctx, assoc, policy, data, previous[name]))
@@ -80,7 +80,7 @@ func (r *AssociateReconciler) reconcileNormal(ctx context.Context, assoc *supero
 // reconcileDelete deprovisions everything the Associate's policies made, then lets the
 // Associate go by removing the finalizer.
 func (r *AssociateReconciler) reconcileDelete(ctx context.Context, assoc *superofficev1alpha1.Associate) error {
-	if !controllerutil.ContainsFinalizer(assoc, FinalizerDeprovision) {
+	if !controllerutil.ContainsFinalizer(assoc, superofficev1alpha1.FinalizerDeprovision) {
 		return nil
 	}
 	policies, err := r.policiesIn(ctx, assoc.Namespace)
@@ -105,7 +105,7 @@ func (r *AssociateReconciler) reconcileDelete(ctx context.Context, assoc *supero
 		return nil
 	}
 	original := assoc.DeepCopy()
-	controllerutil.RemoveFinalizer(assoc, FinalizerDeprovision)
+	controllerutil.RemoveFinalizer(assoc, superofficev1alpha1.FinalizerDeprovision)
 	if err := r.Patch(ctx, assoc, lockedMergeFrom(original)); err != nil {
 		return client.IgnoreNotFound(err)
 	}
@@ -121,13 +121,13 @@ func (r *AssociateReconciler) provision(ctx context.Context, assoc *superofficev
 	compiled := r.Templates.compile(policy)
 	objects, err := compiled.renderResources(data)
 	if err != nil {
-		step.fail(ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
+		step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
 		return step
 	}
 	var current []superofficev1alpha1.ProvisionedObject
 	for _, obj := range objects {
 		if err := r.placeObject(obj, policy.Namespace); err != nil {
-			step.fail(ReasonProvisioningFailed, fmt.Errorf("policy %s: %w", policy.Name, err), true)
+			step.fail(superofficev1alpha1.ReasonProvisioningFailed, fmt.Errorf("policy %s: %w", policy.Name, err), true)
 			break
 		}
 		entry := provisionedEntry(policy.Name, obj)
@@ -136,7 +136,7 @@ func (r *AssociateReconciler) provision(ctx context.Context, assoc *superofficev
 		}
 		applied, err := r.applyObject(ctx, assoc, policy, obj)
 		if err != nil {
-			step.fail(ReasonProvisioningFailed, fmt.Errorf("policy %s: applying %s: %w", policy.Name, describeEntry(entry), err), true)
+			step.fail(superofficev1alpha1.ReasonProvisioningFailed, fmt.Errorf("policy %s: applying %s: %w", policy.Name, describeEntry(entry), err), true)
 			break
 		}
 		current = append(current, entry)
@@ -175,7 +175,7 @@ func (r *AssociateReconciler) deprovision(ctx context.Context, assoc *superoffic
 	if policy != nil {
 		compiled = r.Templates.compile(policy)
 		if compiled.err != nil {
-			step.fail(ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, compiled.err), false)
+			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, compiled.err), false)
 			return step
 		}
 	}
@@ -190,7 +190,7 @@ func (r *AssociateReconciler) releaseObjects(ctx context.Context, assoc *superof
 	var remaining []superofficev1alpha1.ProvisionedObject
 	for _, entry := range entries {
 		if err := r.releaseObject(ctx, assoc, policy, entry); err != nil {
-			step.fail(ReasonDeprovisioningFailed, fmt.Errorf("policy %s: releasing %s: %w", entry.Policy, describeEntry(entry), err), true)
+			step.fail(superofficev1alpha1.ReasonDeprovisioningFailed, fmt.Errorf("policy %s: releasing %s: %w", entry.Policy, describeEntry(entry), err), true)
 			remaining = append(remaining, entry)
 			continue
 		}

@@ -53,24 +53,24 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 	assoc.Status.Provisioned, assoc.Status.Actions = provisioned, actions
 
 	if len(applied) > 0 {
-		r.Recorder.Eventf(assoc, nil, corev1.EventTypeNormal, ReasonProvisioned, "Provision",
+		r.Recorder.Eventf(assoc, nil, corev1.EventTypeNormal, superofficev1alpha1.ReasonProvisioned, "Provision",
 			"Provisioned %s", strings.Join(applied, ", "))
 	}
 	if len(release) > 0 {
-		r.Recorder.Eventf(assoc, nil, corev1.EventTypeNormal, ReasonDeprovisioned, "Deprovision",
+		r.Recorder.Eventf(assoc, nil, corev1.EventTypeNormal, superofficev1alpha1.ReasonDeprovisioned, "Deprovision",
 			"Deprovisioned %s", strings.Join(release, ", "))
 	}
 	switch {
 	case len(failures) > 0:
 		message := strings.Join(failures, "; ")
-		if setCondition(&assoc.Status.Conditions, assoc.Generation, ConditionReady, metav1.ConditionFalse, reason, message) {
+		if setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionFalse, reason, message) {
 			r.Recorder.Eventf(assoc, nil, corev1.EventTypeWarning, reason, "Provision", "%s", truncateMessage(message))
 		}
 	case len(matched) == 0:
-		setCondition(&assoc.Status.Conditions, assoc.Generation, ConditionReady, metav1.ConditionTrue, ReasonNoPolicyMatched,
+		setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched,
 			fmt.Sprintf("no ProvisioningPolicy in namespace %s applies to this Associate", assoc.Namespace))
 	default:
-		setCondition(&assoc.Status.Conditions, assoc.Generation, ConditionReady, metav1.ConditionTrue, ReasonProvisioned,
+		setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned,
 			fmt.Sprintf("applied ProvisioningPolicies: %s", strings.Join(matched, ", ")))
 	}
 	return errors.Join(retryable...)
@@ -80,7 +80,7 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 // observedGeneration only when the reconcile succeeded. An Associate whose finalizer was
 // just removed is gone (or going), so there is nothing to write.
 func (r *AssociateReconciler) patchStatus(ctx context.Context, before, assoc *superofficev1alpha1.Associate, success bool) error {
-	if !assoc.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(assoc, FinalizerDeprovision) {
+	if !assoc.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(assoc, superofficev1alpha1.FinalizerDeprovision) {
 		return nil
 	}
 	if success {

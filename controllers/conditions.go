@@ -5,13 +5,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Condition types used by the three kinds.
-const (
-	ConditionReady      = "Ready"
-	ConditionSynced     = "Synced"
-	ConditionRegistered = "Registered"
-)
-
 // setCondition is the one way conditions are written: it always stamps the object's
 // generation as observedGeneration, and meta.SetStatusCondition keeps lastTransitionTime
 // unless the status flips. It reports whether anything changed.

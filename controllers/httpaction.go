@@ -42,13 +42,13 @@ func (r *AssociateReconciler) provisionHTTP(ctx context.Context, policy *superof
 		}
 		req, err := renderRequest(compiled, i, action, data.withAction(verb))
 		if err != nil {
-			step.fail(ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
+			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
 			after = append(after, entry)
 			continue
 		}
 		if err := r.call(ctx, policy, action, req, verb); err != nil {
 			entry.LastError = err.Error()
-			step.fail(ReasonHTTPActionFailed, err, true)
+			step.fail(superofficev1alpha1.ReasonHTTPActionFailed, err, true)
 			after = append(after, entry)
 			continue
 		}
@@ -77,13 +77,13 @@ func (r *AssociateReconciler) deprovisionHTTP(ctx context.Context, policy *super
 		action := &policy.Spec.HTTP[index]
 		req, err := renderRequest(compiled, index, action, data.withAction(ActionDeprovision))
 		if err != nil {
-			step.fail(ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
+			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
 			after = append(after, entry)
 			continue
 		}
 		if err := r.call(ctx, policy, action, req, ActionDeprovision); err != nil {
 			entry.LastError = err.Error()
-			step.fail(ReasonHTTPActionFailed, err, true)
+			step.fail(superofficev1alpha1.ReasonHTTPActionFailed, err, true)
 			after = append(after, entry)
 			continue
 		}

@@ -66,11 +66,11 @@ func (r *ProvisioningPolicyReconciler) Reconcile(ctx context.Context, req ctrl.R
 		_, checkErr = policySelector(policy)
 	}
 	if checkErr != nil {
-		if setCondition(&policy.Status.Conditions, policy.Generation, ConditionReady, metav1.ConditionFalse, ReasonTemplateError, checkErr.Error()) {
-			r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, ReasonTemplateError, "Validate", "%s", truncateMessage(checkErr.Error()))
+		if setCondition(&policy.Status.Conditions, policy.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionFalse, superofficev1alpha1.ReasonTemplateError, checkErr.Error()) {
+			r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, superofficev1alpha1.ReasonTemplateError, "Validate", "%s", truncateMessage(checkErr.Error()))
 		}
 	} else {
-		setCondition(&policy.Status.Conditions, policy.Generation, ConditionReady, metav1.ConditionTrue, ReasonTemplatesRendered,
+		setCondition(&policy.Status.Conditions, policy.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonTemplatesRendered,
 			"every template parses and renders against a sample Associate")
 	}
 

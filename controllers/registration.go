@@ -11,19 +11,6 @@ import (
 	"github.com/assocsync/associate-operator/internal/superoffice"
 )
 
-// FinalizerWebhookRegistration keeps a receiver with registration until its SuperOffice
-// webhook is deleted.
-const FinalizerWebhookRegistration = "superoffice.assocsync.io/webhook-registration"
-
-// Reasons of the Registered condition (with ReasonSecretNotFound, ReasonNoKeysFound and
-// the credentials reasons).
-const (
-	ReasonRegistered           = "Registered"
-	ReasonRegistrationFailed   = "RegistrationFailed"
-	ReasonWebhookTooManyErrors = "WebhookTooManyErrors"
-	ReasonWebhookStopped       = "WebhookStopped"
-)
-
 // defaultWebhookEvents are the events a registered webhook subscribes to by default.
 var defaultWebhookEvents = []string{"associate.created", "associate.changed", "associate.deleted"}
 
@@ -72,7 +59,7 @@ func register(ctx context.Context, so webhookAPI, receiver *superofficev1alpha1.
 		events = defaultWebhookEvents
 	}
 	failed := func(err error) registrationReport {
-		return registrationReport{condition: metav1.ConditionFalse, reason: ReasonRegistrationFailed,
+		return registrationReport{condition: metav1.ConditionFalse, reason: superofficev1alpha1.ReasonRegistrationFailed,
 			message: fmt.Sprintf("keeping webhook %q failed: %v", name, err), err: err}
 	}
 
@@ -114,14 +101,14 @@ func register(ctx context.Context, so webhookAPI, receiver *superofficev1alpha1.
 			lastError = fmt.Sprintf("(SuperOffice's last error could not be read: %v)", err)
 		}
 		rep.status.LastError = lastError
-		rep.condition, rep.reason = metav1.ConditionFalse, ReasonWebhookTooManyErrors
+		rep.condition, rep.reason = metav1.ConditionFalse, superofficev1alpha1.ReasonWebhookTooManyErrors
 		if hook.State == superoffice.WebhookStateStopped {
-			rep.reason = ReasonWebhookStopped
+			rep.reason = superofficev1alpha1.ReasonWebhookStopped
 		}
 		rep.message = fmt.Sprintf("SuperOffice reports webhook %q (id %d) as %s; last error: %s. Fix the cause, then set annotation %s to a new value to reactivate it",
 			name, hook.WebhookID, hook.State, lastError, superofficev1alpha1.AnnotationResyncRequestedAt)
 	default:
-		rep.condition, rep.reason = metav1.ConditionTrue, ReasonRegistered
+		rep.condition, rep.reason = metav1.ConditionTrue, superofficev1alpha1.ReasonRegistered
 		rep.message = fmt.Sprintf("webhook %q (id %d) delivers %v to %s", name, hook.WebhookID, events, reg.TargetURL)
 	}
 	return rep

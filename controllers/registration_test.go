@@ -38,7 +38,7 @@ func (s *syncSuite) waitRegistered(t *testing.T, key types.NamespacedName, reaso
 		if err := s.c.Get(s.ctx, key, &r); err != nil {
 			return err.Error()
 		}
-		if c := meta.FindStatusCondition(r.Status.Conditions, ConditionRegistered); c != nil {
+		if c := meta.FindStatusCondition(r.Status.Conditions, superofficev1alpha1.ConditionRegistered); c != nil {
 			return c.Reason
 		}
 		return "<no Registered condition>"
@@ -64,9 +64,9 @@ func (s *syncSuite) registration(t *testing.T) {
 	target := fmt.Sprintf("http://%s/webhooks/%s/so", s.ingressAddr, ns)
 
 	// Creates: SuperOffice's test event on save was answered by the ingress.
-	r := s.waitRegistered(t, key, ReasonRegistered)
-	if !controllerutil.ContainsFinalizer(r, FinalizerWebhookRegistration) {
-		t.Errorf("want finalizer %s on a receiver with registration, got %v", FinalizerWebhookRegistration, r.Finalizers)
+	r := s.waitRegistered(t, key, superofficev1alpha1.ReasonRegistered)
+	if !controllerutil.ContainsFinalizer(r, superofficev1alpha1.FinalizerWebhookRegistration) {
+		t.Errorf("want finalizer %s on a receiver with registration, got %v", superofficev1alpha1.FinalizerWebhookRegistration, r.Finalizers)
 	}
 	if r.Status.Registration == nil || r.Status.Registration.WebhookID == 0 || r.Status.Registration.State != superoffice.WebhookStateActive {
 		t.Fatalf("want status.registration with a webhookId and state Active, got %+v", r.Status.Registration)
@@ -91,15 +91,15 @@ func (s *syncSuite) registration(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.patchSecret(t, ns, "hook-secret", map[string]string{"unrelated": "x"})
-	r = s.waitRegistered(t, key, ReasonWebhookTooManyErrors)
-	if c := meta.FindStatusCondition(r.Status.Conditions, ConditionRegistered); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "HTTP 503") {
+	r = s.waitRegistered(t, key, superofficev1alpha1.ReasonWebhookTooManyErrors)
+	if c := meta.FindStatusCondition(r.Status.Conditions, superofficev1alpha1.ConditionRegistered); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "HTTP 503") {
 		t.Errorf("want Registered False naming the last error, got %s %q", c.Status, c.Message)
 	}
 	if reg := r.Status.Registration; reg.State != superoffice.WebhookStateTooManyErrors || !strings.Contains(reg.LastError, "HTTP 503") {
 		t.Errorf("want status.registration state TooManyErrors with the last error, got %+v", *reg)
 	}
 	s.requestResync(t, key)
-	s.waitRegistered(t, key, ReasonRegistered)
+	s.waitRegistered(t, key, superofficev1alpha1.ReasonRegistered)
 	if st := s.webhookOf(t, tn, id).State; st != superoffice.WebhookStateActive {
 		t.Errorf("a requested resync reactivates the webhook: want Active, got %s", st)
 	}
@@ -215,7 +215,7 @@ func (s *syncSuite) resyncDuringDeliveries(t *testing.T) {
 		tn.PutAssociate(fake.Associate{ID: id, PersonID: 1000 + id, GroupID: 1})
 	}
 	key := s.receiver(t, ns, tn, s.withRegistration)
-	s.waitRegistered(t, key, ReasonRegistered)
+	s.waitRegistered(t, key, superofficev1alpha1.ReasonRegistered)
 	s.waitResyncs(t, key, 1)
 
 	// The listing reads page 1 (10, 11, 12), then waits while deliveries newer than its

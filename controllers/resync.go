@@ -14,16 +14,6 @@ import (
 	"github.com/assocsync/associate-operator/internal/superoffice"
 )
 
-// Reasons of the Synced condition.
-const (
-	ReasonSynced              = "Synced"
-	ReasonResyncFailed        = "ResyncFailed"
-	ReasonMassDeletionRefused = "MassDeletionRefused"
-	ReasonCredentialsNotFound = "CredentialsNotFound"
-	ReasonInvalidCredentials  = "InvalidCredentials"
-	ReasonResyncPending       = "ResyncPending"
-)
-
 const (
 	defaultMaxDeletePercent = 10
 	defaultResyncInterval   = time.Hour
@@ -69,7 +59,7 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 	rep := resyncReport{status: superofficev1alpha1.ResyncStatus{Time: metav1.NewTime(start), Result: superofficev1alpha1.ResyncFailed}}
 	rows, err := so.ListAssociates(ctx)
 	if err != nil {
-		rep.reason, rep.message = ReasonResyncFailed, fmt.Sprintf("listing the associates failed, nothing was changed: %v", err)
+		rep.reason, rep.message = superofficev1alpha1.ReasonResyncFailed, fmt.Sprintf("listing the associates failed, nothing was changed: %v", err)
 		return rep
 	}
 	rep.status.Listed = int32(len(rows))
@@ -77,7 +67,7 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 	namespace := receiverTargetNamespace(receiver)
 	existing, owned, err := r.associates(ctx, receiver, namespace)
 	if err != nil {
-		rep.reason, rep.message = ReasonResyncFailed, fmt.Sprintf("listing the receiver's Associates failed: %v", err)
+		rep.reason, rep.message = superofficev1alpha1.ReasonResyncFailed, fmt.Sprintf("listing the receiver's Associates failed: %v", err)
 		return rep
 	}
 	pass := resyncPass{receiver: receiver, namespace: namespace, start: start, mirror: r.mirror, report: &rep}
@@ -92,7 +82,7 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 		pass.mirrorRow(ctx, so, row, existing[name])
 	}
 	if len(pass.failures) > 0 {
-		rep.reason, rep.message = ReasonResyncFailed, pass.failureMessage("nothing was deleted")
+		rep.reason, rep.message = superofficev1alpha1.ReasonResyncFailed, pass.failureMessage("nothing was deleted")
 		return rep
 	}
 
@@ -105,7 +95,7 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 	maxPercent := maxDeletePercent(receiver)
 	if len(vanished) > 0 && len(vanished)*100 > int(maxPercent)*len(owned) {
 		rep.status.Result = superofficev1alpha1.ResyncMassDeletionRefused
-		rep.reason = ReasonMassDeletionRefused
+		rep.reason = superofficev1alpha1.ReasonMassDeletionRefused
 		rep.message = fmt.Sprintf("SuperOffice no longer lists %d of the receiver's %d Associates (%d%%), more than maxDeletePercent %d%%: nothing was deleted. "+
 			"Raise spec.api.maxDeletePercent for one resync, or delete them by hand", len(vanished), len(owned), len(vanished)*100/len(owned), maxPercent)
 		return rep
@@ -114,11 +104,11 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 		pass.delete(ctx, a)
 	}
 	if len(pass.failures) > 0 {
-		rep.reason, rep.message = ReasonResyncFailed, pass.failureMessage("the other deletions were made")
+		rep.reason, rep.message = superofficev1alpha1.ReasonResyncFailed, pass.failureMessage("the other deletions were made")
 		return rep
 	}
 	rep.status.Result = superofficev1alpha1.ResyncSucceeded
-	rep.reason = ReasonSynced
+	rep.reason = superofficev1alpha1.ReasonSynced
 	rep.message = fmt.Sprintf("SuperOffice listed %d associates: %d created, %d updated, %d deleted, %d unchanged",
 		rep.status.Listed, rep.status.Created, rep.status.Updated, rep.status.Deleted, rep.status.Unchanged)
 	return rep

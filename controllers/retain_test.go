@@ -15,7 +15,7 @@ func TestRetained(t *testing.T) {
 	object := func(annotation string) *unstructured.Unstructured {
 		obj := &unstructured.Unstructured{Object: map[string]any{}}
 		if annotation != "" {
-			obj.SetAnnotations(map[string]string{AnnotationDeletionPolicy: annotation})
+			obj.SetAnnotations(map[string]string{superofficev1alpha1.AnnotationDeletionPolicy: annotation})
 		}
 		return obj
 	}

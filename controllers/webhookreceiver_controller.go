@@ -19,13 +19,6 @@ import (
 	"github.com/assocsync/associate-operator/internal/ingress"
 )
 
-// Reasons of a WebhookReceiver's Ready condition.
-const (
-	ReasonReady          = "Ready"
-	ReasonSecretNotFound = "SecretNotFound"
-	ReasonNoKeysFound    = "NoKeysFound"
-)
-
 // receiverSecretIndex indexes WebhookReceivers by the name of the Secret they reference.
 const receiverSecretIndex = "spec.secretRef.name"
 
@@ -81,7 +74,7 @@ func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, err
 	}
 	before := receiver.DeepCopy()
-	changed := setCondition(&receiver.Status.Conditions, receiver.Generation, ConditionReady, status, reason, message)
+	changed := setCondition(&receiver.Status.Conditions, receiver.Generation, superofficev1alpha1.ConditionReady, status, reason, message)
 	path := fmt.Sprintf("/webhooks/%s/%s", receiver.Namespace, receiver.Name)
 	changed = changed || receiver.Status.WebhookPath != path || receiver.Status.ObservedGeneration != receiver.Generation
 	if !changed {
@@ -103,7 +96,7 @@ func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *sup
 	err := r.client.Get(ctx, types.NamespacedName{Namespace: receiver.Namespace, Name: secretName}, &secret)
 	switch {
 	case apierrors.IsNotFound(err):
-		return metav1.ConditionFalse, ReasonSecretNotFound,
+		return metav1.ConditionFalse, superofficev1alpha1.ReasonSecretNotFound,
 			fmt.Sprintf("Secret %s not found in namespace %s", secretName, receiver.Namespace), nil
 	case err != nil:
 		return "", "", "", err
@@ -111,8 +104,8 @@ func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *sup
 	keys := ingress.SecretKeys(receiver)
 	accepted := len(ingress.AcceptedSecrets(receiver, &secret))
 	if accepted == 0 {
-		return metav1.ConditionFalse, ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v", secretName, keys), nil
+		return metav1.ConditionFalse, superofficev1alpha1.ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v", secretName, keys), nil
 	}
-	return metav1.ConditionTrue, ReasonReady,
+	return metav1.ConditionTrue, superofficev1alpha1.ReasonReady,
 		fmt.Sprintf("Secret %s holds %d of the keys %v; deliveries are accepted", secretName, accepted, keys), nil
 }

@@ -53,7 +53,7 @@ func TestWebhookReceiverReadyFollowsItsSecret(t *testing.T) {
 		testenv.Eventually(t, 20*time.Second, fmt.Sprintf("receiver acc/so Ready %s/%s", status, reason), func() error {
 			var got superofficev1alpha1.WebhookReceiver
 			err := c.Get(ctx, client.ObjectKeyFromObject(receiver), &got)
-			cond := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+			cond := meta.FindStatusCondition(got.Status.Conditions, superofficev1alpha1.ConditionReady)
 			switch {
 			case err != nil:
 				return err
@@ -70,22 +70,22 @@ func TestWebhookReceiverReadyFollowsItsSecret(t *testing.T) {
 		})
 	}
 
-	expectReady(metav1.ConditionFalse, ReasonSecretNotFound, "Secret so-secret not found in namespace acc")
+	expectReady(metav1.ConditionFalse, superofficev1alpha1.ReasonSecretNotFound, "Secret so-secret not found in namespace acc")
 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "acc", Name: "so-secret"}, Data: map[string][]byte{"other": []byte("x")}}
 	if err := c.Create(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	expectReady(metav1.ConditionFalse, ReasonNoKeysFound, "Secret so-secret has none of the keys [secret]")
+	expectReady(metav1.ConditionFalse, superofficev1alpha1.ReasonNoKeysFound, "Secret so-secret has none of the keys [secret]")
 
 	secret.Data["secret"] = []byte("s3cret")
 	if err := c.Update(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	expectReady(metav1.ConditionTrue, ReasonReady, "")
+	expectReady(metav1.ConditionTrue, superofficev1alpha1.ReasonReady, "")
 
 	if err := c.Delete(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	expectReady(metav1.ConditionFalse, ReasonSecretNotFound, "")
+	expectReady(metav1.ConditionFalse, superofficev1alpha1.ReasonSecretNotFound, "")
 }

@@ -32,10 +32,6 @@ import (
 	"github.com/assocsync/associate-operator/internal/superoffice"
 )
 
-// syncFieldManager owns Synced, Registered, lastResync and registration in the receiver's
-// status; the receiver controller and the ingress own the rest, so applies never clobber.
-const syncFieldManager = "associate-operator-sync"
-
 // syncSecretIndex indexes receivers by every Secret they read: signing and credentials.
 const syncSecretIndex = "sync.secretNames"
 
@@ -166,17 +162,17 @@ func (r *webhookReceiverSyncReconciler) reconcileNormal(ctx context.Context, rec
 
 	so, err := r.clients.For(ctx, receiver)
 	if err != nil {
-		reason, retry := ReasonCredentialsNotFound, error(nil)
+		reason, retry := superofficev1alpha1.ReasonCredentialsNotFound, error(nil)
 		switch {
 		case errors.Is(err, apiclient.ErrInvalidCredentials):
-			reason = ReasonInvalidCredentials
+			reason = superofficev1alpha1.ReasonInvalidCredentials
 		case !errors.Is(err, apiclient.ErrCredentialsNotFound):
-			reason, retry = ReasonResyncFailed, err
+			reason, retry = superofficev1alpha1.ReasonResyncFailed, err
 		}
 		// The Secret watch brings the receiver back once the user fixed it.
-		status.set(receiver, ConditionSynced, metav1.ConditionFalse, reason, err.Error())
+		status.set(receiver, superofficev1alpha1.ConditionSynced, metav1.ConditionFalse, reason, err.Error())
 		if registrationEnabled(receiver) {
-			status.set(receiver, ConditionRegistered, metav1.ConditionFalse, reason, err.Error())
+			status.set(receiver, superofficev1alpha1.ConditionRegistered, metav1.ConditionFalse, reason, err.Error())
 		}
 		return ctrl.Result{}, errors.Join(r.applyStatus(ctx, receiver, status), retry)
 	}
@@ -190,8 +186,8 @@ func (r *webhookReceiverSyncReconciler) reconcileNormal(ctx context.Context, rec
 	var counted func()
 	if due {
 		counted = r.runResync(ctx, receiver, so, st, now, &status)
-	} else if meta := status.condition(ConditionSynced); meta == nil {
-		status.set(receiver, ConditionSynced, metav1.ConditionUnknown, ReasonResyncPending, "no resync has run yet")
+	} else if meta := status.condition(superofficev1alpha1.ConditionSynced); meta == nil {
+		status.set(receiver, superofficev1alpha1.ConditionSynced, metav1.ConditionUnknown, superofficev1alpha1.ReasonResyncPending, "no resync has run yet")
 	}
 	err = r.applyStatus(ctx, receiver, status)
 	if counted != nil {
@@ -286,17 +282,17 @@ func (r *webhookReceiverSyncReconciler) runResync(ctx context.Context, receiver 
 	metricResult := resyncResultSucceeded
 	switch s.Result {
 	case superofficev1alpha1.ResyncSucceeded:
-		status.set(receiver, ConditionSynced, metav1.ConditionTrue, ReasonSynced, rep.message)
+		status.set(receiver, superofficev1alpha1.ConditionSynced, metav1.ConditionTrue, superofficev1alpha1.ReasonSynced, rep.message)
 		if rep.changed() {
 			r.recorder.Eventf(receiver, nil, corev1.EventTypeNormal, "Resynced", "Resync", "%s", rep.message)
 		}
 	case superofficev1alpha1.ResyncMassDeletionRefused:
 		metricResult = resyncResultMassDeletionRefused
-		status.set(receiver, ConditionSynced, metav1.ConditionFalse, rep.reason, rep.message)
+		status.set(receiver, superofficev1alpha1.ConditionSynced, metav1.ConditionFalse, rep.reason, rep.message)
 		r.recorder.Eventf(receiver, nil, corev1.EventTypeWarning, rep.reason, "Resync", "%s", rep.message)
 	default:
 		metricResult = resyncResultFailed
-		status.set(receiver, ConditionSynced, metav1.ConditionFalse, rep.reason, rep.message)
+		status.set(receiver, superofficev1alpha1.ConditionSynced, metav1.ConditionFalse, rep.reason, rep.message)
 		r.recorder.Eventf(receiver, nil, corev1.EventTypeWarning, rep.reason, "Resync", "%s", rep.message)
 	}
 	log.Info("resync", "receiver", name, "result", s.Result, "listed", s.Listed, "created", s.Created,
@@ -328,24 +324,24 @@ func (r *webhookReceiverSyncReconciler) reconcileRegistration(ctx context.Contex
 	}
 	keys := ingress.AcceptedSecrets(receiver, &secret)
 	if err != nil || len(keys) == 0 {
-		reason, msg := ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v to register as the webhook's Secret", secret.Name, ingress.SecretKeys(receiver))
+		reason, msg := superofficev1alpha1.ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v to register as the webhook's Secret", secret.Name, ingress.SecretKeys(receiver))
 		if err != nil {
-			reason, msg = ReasonSecretNotFound, fmt.Sprintf("Secret %s not found in namespace %s", receiver.Spec.SecretRef.Name, receiver.Namespace)
+			reason, msg = superofficev1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %s not found in namespace %s", receiver.Spec.SecretRef.Name, receiver.Namespace)
 		}
-		status.set(receiver, ConditionRegistered, metav1.ConditionFalse, reason, msg)
+		status.set(receiver, superofficev1alpha1.ConditionRegistered, metav1.ConditionFalse, reason, msg)
 		return nil
 	}
 	rep := register(ctx, so, receiver, string(keys[0]), reactivate)
 	if rep.status != nil {
 		status.registration = rep.status
 	}
-	if was := status.condition(ConditionRegistered); rep.reason != ReasonRegistered && (was == nil || was.Reason != rep.reason) {
+	if was := status.condition(superofficev1alpha1.ConditionRegistered); rep.reason != superofficev1alpha1.ReasonRegistered && (was == nil || was.Reason != rep.reason) {
 		r.recorder.Eventf(receiver, nil, corev1.EventTypeWarning, rep.reason, "Register", "%s", rep.message)
 	}
 	if rep.saved != "" {
 		r.recorder.Eventf(receiver, nil, corev1.EventTypeNormal, "WebhookSaved", "Register", "%s (%s)", rep.message, rep.saved)
 	}
-	status.set(receiver, ConditionRegistered, rep.condition, rep.reason, rep.message)
+	status.set(receiver, superofficev1alpha1.ConditionRegistered, rep.condition, rep.reason, rep.message)
 	return rep.err
 }
 
@@ -353,14 +349,14 @@ func (r *webhookReceiverSyncReconciler) reconcileRegistration(ctx context.Contex
 // registration is turned off (the webhook then stays in SuperOffice, the user's again).
 func (r *webhookReceiverSyncReconciler) keepFinalizer(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver) error {
 	want := registrationEnabled(receiver)
-	if want == controllerutil.ContainsFinalizer(receiver, FinalizerWebhookRegistration) {
+	if want == controllerutil.ContainsFinalizer(receiver, superofficev1alpha1.FinalizerWebhookRegistration) {
 		return nil
 	}
 	before := receiver.DeepCopy()
 	if want {
-		controllerutil.AddFinalizer(receiver, FinalizerWebhookRegistration)
+		controllerutil.AddFinalizer(receiver, superofficev1alpha1.FinalizerWebhookRegistration)
 	} else {
-		controllerutil.RemoveFinalizer(receiver, FinalizerWebhookRegistration)
+		controllerutil.RemoveFinalizer(receiver, superofficev1alpha1.FinalizerWebhookRegistration)
 	}
 	return r.client.Patch(ctx, receiver, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
@@ -368,7 +364,7 @@ func (r *webhookReceiverSyncReconciler) keepFinalizer(ctx context.Context, recei
 // reconcileDelete deletes the webhook, then lets the receiver go.
 func (r *webhookReceiverSyncReconciler) reconcileDelete(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver) error {
 	defer r.forget(client.ObjectKeyFromObject(receiver), receiver.UID)
-	if !controllerutil.ContainsFinalizer(receiver, FinalizerWebhookRegistration) {
+	if !controllerutil.ContainsFinalizer(receiver, superofficev1alpha1.FinalizerWebhookRegistration) {
 		return nil
 	}
 	so, err := r.clients.For(ctx, receiver)
@@ -376,7 +372,7 @@ func (r *webhookReceiverSyncReconciler) reconcileDelete(ctx context.Context, rec
 	case errors.Is(err, apiclient.ErrCredentialsNotFound) || errors.Is(err, apiclient.ErrInvalidCredentials) || errors.Is(err, apiclient.ErrNoAPI):
 		// Without credentials the webhook cannot be deleted; holding the receiver (and its
 		// namespace) forever would not help. Say so and let go.
-		r.recorder.Eventf(receiver, nil, corev1.EventTypeWarning, ReasonRegistrationFailed, "Unregister",
+		r.recorder.Eventf(receiver, nil, corev1.EventTypeWarning, superofficev1alpha1.ReasonRegistrationFailed, "Unregister",
 			"webhook %q left in SuperOffice: %v", webhookName(receiver), err)
 	case err != nil:
 		return err
@@ -386,7 +382,7 @@ func (r *webhookReceiverSyncReconciler) reconcileDelete(ctx context.Context, rec
 		}
 	}
 	before := receiver.DeepCopy()
-	controllerutil.RemoveFinalizer(receiver, FinalizerWebhookRegistration)
+	controllerutil.RemoveFinalizer(receiver, superofficev1alpha1.FinalizerWebhookRegistration)
 	return client.IgnoreNotFound(r.client.Patch(ctx, receiver, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
 }
 
@@ -402,7 +398,7 @@ type syncStatus struct {
 func currentSyncStatus(receiver *superofficev1alpha1.WebhookReceiver) syncStatus {
 	var s syncStatus
 	for _, c := range receiver.Status.Conditions {
-		if c.Type == ConditionSynced || c.Type == ConditionRegistered {
+		if c.Type == superofficev1alpha1.ConditionSynced || c.Type == superofficev1alpha1.ConditionRegistered {
 			s.conditions = append(s.conditions, c)
 		}
 	}
@@ -435,7 +431,7 @@ func (s *syncStatus) dropRegistration() {
 	s.registration = nil
 	kept := s.conditions[:0]
 	for _, c := range s.conditions {
-		if c.Type != ConditionRegistered {
+		if c.Type != superofficev1alpha1.ConditionRegistered {
 			kept = append(kept, c)
 		}
 	}
@@ -479,7 +475,7 @@ func (r *webhookReceiverSyncReconciler) applyStatus(ctx context.Context, receive
 		"status":     status,
 	}}
 	return r.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-		client.FieldOwner(syncFieldManager), client.ForceOwnership)
+		client.FieldOwner(superofficev1alpha1.FieldManagerSync), client.ForceOwnership)
 }
 
 func isNilPointer(v any) bool {

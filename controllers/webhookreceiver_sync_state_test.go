@@ -80,8 +80,8 @@ func TestSyncStatusIsNotReappliedWhenItWouldNotChange(t *testing.T) {
 	}
 	formerAPI := plain.DeepCopy()
 	formerAPI.Name, formerAPI.UID = "former-api", "uid-former"
-	formerAPI.Status.Conditions = []metav1.Condition{{Type: ConditionSynced, Status: metav1.ConditionTrue,
-		Reason: ReasonResyncPending, LastTransitionTime: metav1.Now()}}
+	formerAPI.Status.Conditions = []metav1.Condition{{Type: superofficev1alpha1.ConditionSynced, Status: metav1.ConditionTrue,
+		Reason: superofficev1alpha1.ReasonResyncPending, LastTransitionTime: metav1.Now()}}
 
 	var applied []string
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).

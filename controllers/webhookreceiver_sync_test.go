@@ -277,7 +277,7 @@ func expectResync(t *testing.T, got *superofficev1alpha1.ResyncStatus, want supe
 }
 
 func syncedReason(status superofficev1alpha1.WebhookReceiverStatus) string {
-	c := meta.FindStatusCondition(status.Conditions, ConditionSynced)
+	c := meta.FindStatusCondition(status.Conditions, superofficev1alpha1.ConditionSynced)
 	if c == nil {
 		return "<no Synced condition>"
 	}
@@ -299,8 +299,8 @@ func (s *syncSuite) resyncRepairs(t *testing.T) {
 	status := s.waitResyncs(t, key, 1)
 	expectResync(t, status.LastResync, superofficev1alpha1.ResyncStatus{Result: superofficev1alpha1.ResyncSucceeded,
 		Listed: 8, Created: 7, Updated: 1, Deleted: 1})
-	if got := syncedReason(status); got != "True/"+ReasonSynced {
-		t.Errorf("Synced: want True/%s, got %s", ReasonSynced, got)
+	if got := syncedReason(status); got != "True/"+superofficev1alpha1.ReasonSynced {
+		t.Errorf("Synced: want True/%s, got %s", superofficev1alpha1.ReasonSynced, got)
 	}
 	if calls := tn.Calls(fake.RouteAllUsers); calls < 3 {
 		t.Errorf("8 associates in pages of %d take 3 listing calls, got %d", syncTestPageSize, calls)
@@ -342,9 +342,9 @@ func (s *syncSuite) listingErrorDeletesNothing(t *testing.T) {
 	} {
 		tn.Fail(fake.RouteAllUsers, fault)
 		status := s.requestResync(t, key)
-		if status.LastResync.Result != superofficev1alpha1.ResyncFailed || syncedReason(status) != "False/"+ReasonResyncFailed {
+		if status.LastResync.Result != superofficev1alpha1.ResyncFailed || syncedReason(status) != "False/"+superofficev1alpha1.ReasonResyncFailed {
 			t.Fatalf("HTTP %d on the second page: want lastResync Failed and Synced False/%s, got %+v and %s",
-				fault.Status, ReasonResyncFailed, *status.LastResync, syncedReason(status))
+				fault.Status, superofficev1alpha1.ReasonResyncFailed, *status.LastResync, syncedReason(status))
 		}
 		if _, ok := s.associate(t, ns, tn.Tenant(), 5); !ok {
 			t.Fatalf("HTTP %d on the second page: a failed listing must delete nothing, associate 5 is gone", fault.Status)
@@ -364,7 +364,7 @@ func (s *syncSuite) massDeletionRefused(t *testing.T) {
 	tn.RemoveAssociate(7)
 
 	status := s.requestResync(t, key)
-	if status.LastResync.Result != superofficev1alpha1.ResyncMassDeletionRefused || syncedReason(status) != "False/"+ReasonMassDeletionRefused {
+	if status.LastResync.Result != superofficev1alpha1.ResyncMassDeletionRefused || syncedReason(status) != "False/"+superofficev1alpha1.ReasonMassDeletionRefused {
 		t.Fatalf("2 of 10 vanished with the default maxDeletePercent 10: want MassDeletionRefused, got %+v and %s", *status.LastResync, syncedReason(status))
 	}
 	for _, id := range []int64{3, 7} {

@@ -6,25 +6,6 @@ import (
 	"strings"
 )
 
-// Labels the operator keeps on every Associate, and annotations the ingress writes.
-const (
-	LabelTenant      = "superoffice.assocsync.io/tenant"
-	LabelAssociateID = "superoffice.assocsync.io/associate-id"
-	LabelPersonID    = "superoffice.assocsync.io/person-id"
-	LabelReceiver    = "superoffice.assocsync.io/receiver"
-
-	AnnotationLastEventID          = "superoffice.assocsync.io/last-event-id"
-	AnnotationLastEvent            = "superoffice.assocsync.io/last-event"
-	AnnotationLastEventTimestamp   = "superoffice.assocsync.io/last-event-timestamp"
-	AnnotationChangedByAssociateID = "superoffice.assocsync.io/changed-by-associate-id"
-
-	// AnnotationResyncRequestedAt on a WebhookReceiver asks for one resync now (any new value).
-	AnnotationResyncRequestedAt = "superoffice.assocsync.io/resync-requested-at"
-
-	// DefaultTenant owns events without a ContextIdentifier when the receiver names no tenant.
-	DefaultTenant = "Default"
-)
-
 // TenantSlug turns a ContextIdentifier into a DNS-1123 label: lower-case, every run of
 // characters outside [a-z0-9] becomes one '-', leading and trailing '-' dropped.
 func TenantSlug(tenant string) string {
