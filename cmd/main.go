@@ -33,6 +33,10 @@ func main() {
 		"A ceiling over every receiver's spec.maxBodyBytes for webhook bodies; 0 means none.")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", opts.MaxConcurrentReconciles,
 		"How many Associates (and policies, and receivers) are reconciled at once.")
+	flag.StringVar(&opts.NamespacedPolicyKinds, "namespaced-policy-kinds", opts.NamespacedPolicyKinds,
+		"The only kinds a namespace's ProvisioningPolicy may render, comma-separated Kind.group (core kinds as Kind).")
+	flag.StringVar(&opts.AllowedRoleRefs, "allowed-role-refs", opts.AllowedRoleRefs,
+		"The only roles a ProvisioningPolicy's RoleBinding may reference, comma-separated ClusterRole/<name> or Role/<name>.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -26,26 +26,25 @@ import (
 // defaultMaxConcurrentReconciles is used unless the manager's controller options set one.
 const defaultMaxConcurrentReconciles = 4
 
-// The manager's ClusterRole covers what the sample policy provisions (ServiceAccounts and
-// RoleBindings granting the ClusterRole view). Policies that create other kinds need extra
-// rules: the Helm chart's rbac.extraRules adds them.
+// What policies provision is not in these markers: the chart's ClusterRole adds the kinds
+// of the sample policy (ServiceAccounts, ConfigMaps, RoleBindings and bind on the roles of
+// provisioning.allowedRoleRefs), and rbac.extraRules the kinds of cluster policies.
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=associates,verbs=get;list;watch;patch;update
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=associates/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=associates/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=create;get;list;watch;patch;update;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=create;get;list;watch;patch;update;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=view
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // AssociateReconciler keeps each Associate's labels, provisions what the matching
-// ProvisioningPolicies render for it, and takes it away again.
+// ProvisioningPolicies and ClusterProvisioningPolicies render for it, and takes it away again.
 type AssociateReconciler struct {
 	client.Client
-	Mapper    meta.RESTMapper
 	Recorder  recorder.EventRecorder
 	Templates *templateCache
 	HTTP      *http.Client
+	// scope places rendered objects, confining what ProvisioningPolicies may render.
+	scope objectScope
 	// applied remembers what was last applied per Associate and object, so that an
 	// unchanged object is not applied again on every reconcile.
 	applied *appliedMemory
@@ -57,19 +56,21 @@ type AssociateReconciler struct {
 func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
 	r := &AssociateReconciler{
 		Client:    mgr.GetClient(),
-		Mapper:    mgr.GetRESTMapper(),
 		Recorder:  mgr.GetEventRecorder("associate-controller"),
-		Templates: sharedTemplates,
+		Templates: opts.templates(),
 		HTTP:      &http.Client{},
 		applied:   newAppliedMemory(),
+		scope:     objectScope{Mapper: mgr.GetRESTMapper(), Tenancy: opts.tenancy()},
 
 		driftCheckInterval: opts.DriftCheckInterval,
 	}
 	return r.SetupWithManager(mgr)
 }
 
-// SetupWithManager watches Associates (spec, label and deletion changes, not status) and
-// ProvisioningPolicies (a change re-evaluates every Associate of the policy's namespace).
+// SetupWithManager watches Associates (spec, label and deletion changes, not status),
+// ProvisioningPolicies (a change re-evaluates every Associate of the policy's namespace),
+// ClusterProvisioningPolicies (every Associate) and Namespaces (a label change may change
+// what cluster policies select).
 func (r *AssociateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workers := mgr.GetControllerOptions().MaxConcurrentReconciles
 	if workers <= 0 {
@@ -81,6 +82,10 @@ func (r *AssociateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted{}))).
 		Watches(&superofficev1alpha1.ProvisioningPolicy{}, handler.EnqueueRequestsFromMapFunc(r.associatesOfPolicyNamespace),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&superofficev1alpha1.ClusterProvisioningPolicy{}, handler.EnqueueRequestsFromMapFunc(r.allAssociates),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.associatesOfNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -154,9 +159,28 @@ func lockedMergeFrom(original client.Object) client.Patch {
 // associatesOfPolicyNamespace enqueues every Associate in the policy's namespace: those it
 // matched before and those it matches now alike.
 func (r *AssociateReconciler) associatesOfPolicyNamespace(ctx context.Context, policy client.Object) []reconcile.Request {
+	return r.associatesIn(ctx, client.InNamespace(policy.GetNamespace()))
+}
+
+// allAssociates enqueues every Associate: a cluster policy may have matched any.
+func (r *AssociateReconciler) allAssociates(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.associatesIn(ctx)
+}
+
+// associatesOfNamespace enqueues a namespace's Associates when a cluster policy exists
+// whose namespaceSelector its labels may concern.
+func (r *AssociateReconciler) associatesOfNamespace(ctx context.Context, namespace client.Object) []reconcile.Request {
+	var policies superofficev1alpha1.ClusterProvisioningPolicyList
+	if err := r.List(ctx, &policies, client.UnsafeDisableDeepCopy); err != nil || len(policies.Items) == 0 {
+		return nil
+	}
+	return r.associatesIn(ctx, client.InNamespace(namespace.GetName()))
+}
+
+func (r *AssociateReconciler) associatesIn(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list superofficev1alpha1.AssociateList
-	if err := r.List(ctx, &list, client.InNamespace(policy.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing Associates for a policy change", "policy", client.ObjectKeyFromObject(policy))
+	if err := r.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing Associates to reconcile")
 		return nil
 	}
 	requests := make([]reconcile.Request, 0, len(list.Items))

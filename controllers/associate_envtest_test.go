@@ -39,7 +39,7 @@ const (
 
 // samplePolicySpec is the sample policy's: a ServiceAccount and a RoleBinding per person.
 func samplePolicySpec() superofficev1alpha1.ProvisioningPolicySpec {
-	return superofficev1alpha1.ProvisioningPolicySpec{
+	return superofficev1alpha1.ProvisioningPolicySpec{PolicyTemplate: superofficev1alpha1.PolicyTemplate{
 		Types: []superofficev1alpha1.AssociateType{superofficev1alpha1.AssociateTypeEmployee},
 		Resources: []superofficev1alpha1.ResourceTemplate{{Template: `apiVersion: v1
 kind: ServiceAccount
@@ -62,7 +62,7 @@ subjects:
   name: person-{{ .PersonID }}
   namespace: {{ .Namespace }}
 `}},
-	}
+	}}
 }
 
 // suite is one envtest control plane with the manager running the reconcilers.
@@ -421,9 +421,11 @@ func (s *suite) httpActions(t *testing.T) {
 		Data: map[string][]byte{"key": []byte("s3cret")}}
 	g.Expect(s.c.Create(s.ctx, secret)).To(gomega.Succeed())
 	s.policy(t, ns, "hook", superofficev1alpha1.ProvisioningPolicySpec{HTTP: []superofficev1alpha1.HTTPAction{{
-		Name:             "accounts",
-		URL:              server.URL + "/people/{{ .PersonID }}",
-		BodyTemplate:     `{"action":"{{ .Action }}","associate":{{ .AssociateID }},"retired":{{ .Associate.spec.retired }}}`,
+		HTTPCall: superofficev1alpha1.HTTPCall{
+			Name:         "accounts",
+			URL:          server.URL + "/people/{{ .PersonID }}",
+			BodyTemplate: `{"action":"{{ .Action }}","associate":{{ .AssociateID }},"retired":{{ .Associate.spec.retired }}}`,
+		},
 		SigningSecretRef: &superofficev1alpha1.SecretKeyReference{Name: "hook-secret", Key: "key"},
 	}}})
 	a := s.associate(t, ns, 1101, 91, superofficev1alpha1.AssociateTypeEmployee)
@@ -471,8 +473,8 @@ func (s *suite) httpActions(t *testing.T) {
 func (s *suite) badTemplate(t *testing.T) {
 	g := gomega.NewWithT(t)
 	ns := s.namespace(t, "bad")
-	s.policy(t, ns, "broken", superofficev1alpha1.ProvisioningPolicySpec{Resources: []superofficev1alpha1.ResourceTemplate{
-		{Template: "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: person-{{ .Nope }}\n"}}})
+	s.policy(t, ns, "broken", superofficev1alpha1.ProvisioningPolicySpec{PolicyTemplate: superofficev1alpha1.PolicyTemplate{Resources: []superofficev1alpha1.ResourceTemplate{
+		{Template: "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: person-{{ .Nope }}\n"}}}})
 	s.policy(t, ns, "person-accounts", samplePolicySpec())
 	a := s.associate(t, ns, 1201, 95, superofficev1alpha1.AssociateTypeEmployee)
 

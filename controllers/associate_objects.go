@@ -12,46 +12,49 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 )
 
+// maxFieldManagerLength is the API server's limit on a field manager's name.
+const maxFieldManagerLength = 128
+
 // fieldManagerFor is the server-side apply manager of one Associate. Associates that share
 // an object (one per person) each own their own ownerReference in it; one shared manager
-// would drop the others' references on every apply.
-func fieldManagerFor(assoc *superofficev1alpha1.Associate) string {
-	return superofficev1alpha1.FieldManager + "/" + assoc.Name
+// would drop the others' references on every apply. A cluster policy's objects may be
+// shared by Associates of several namespaces, so its managers name the namespace too.
+func fieldManagerFor(assoc *superofficev1alpha1.Associate, id policyID) string {
+	if !id.cluster() {
+		return superofficev1alpha1.FieldManager + "/" + assoc.Name
+	}
+	if name := superofficev1alpha1.FieldManager + "/" + assoc.Namespace + "/" + assoc.Name; len(name) <= maxFieldManagerLength {
+		return name
+	}
+	return superofficev1alpha1.FieldManager + "/" + string(assoc.UID)
 }
 
-// placeObject puts a namespaced object without a namespace into the policy's namespace, and
-// clears the namespace of a cluster-scoped one, as the RESTMapper tells.
-func (r *AssociateReconciler) placeObject(obj *unstructured.Unstructured, namespace string) error {
-	gvk := obj.GroupVersionKind()
-	mapping, err := r.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return fmt.Errorf("the API server serves no kind %s in %s: %w", gvk.Kind, gvk.GroupVersion(), err)
-	}
-	if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
-		obj.SetNamespace("")
-		return nil
-	}
-	if obj.GetNamespace() == "" {
-		obj.SetNamespace(namespace)
-	}
-	return nil
+// objectPlan is one checked object of a policy for an Associate, and whether it needs a write.
+type objectPlan struct {
+	obj   *unstructured.Unstructured
+	entry superofficev1alpha1.ProvisionedObject
+	key   string
+	hash  string
+	write bool
 }
 
-// applyObject applies the object with server-side apply under the Associate's field
-// manager; objects in the Associate's namespace get an ownerReference to it (not a
-// controller one: several Associates may own a shared object). It reports false when the
-// same object was already applied for this Associate and nothing was written.
-func (r *AssociateReconciler) applyObject(ctx context.Context, assoc *superofficev1alpha1.Associate,
-	policy *superofficev1alpha1.ProvisioningPolicy, obj *unstructured.Unstructured) (bool, error) {
-	if policy.Spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain {
+// planObject marks the object, and decides whether it must be applied: not when the same
+// content was applied recently, nor when the live object already holds it. An existing
+// object that is not the policy's is an errObjectConflict: it is never changed.
+func (r *AssociateReconciler) planObject(ctx context.Context, assoc *superofficev1alpha1.Associate,
+	p *policy, obj *unstructured.Unstructured) (objectPlan, error) {
+	setMarkers(obj, p.id)
+	if p.spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain {
 		setAnnotation(obj, superofficev1alpha1.AnnotationDeletionPolicy, string(superofficev1alpha1.DeletionPolicyRetain))
 	}
 	if obj.GetNamespace() == assoc.Namespace {
+		// Not a controller reference: several Associates may own a shared object.
 		obj.SetOwnerReferences(append(obj.GetOwnerReferences(), metav1.OwnerReference{
 			APIVersion: superofficev1alpha1.GroupVersion.String(),
 			Kind:       "Associate",
@@ -61,44 +64,81 @@ func (r *AssociateReconciler) applyObject(ctx context.Context, assoc *superoffic
 	}
 	rendered, err := json.Marshal(obj.Object)
 	if err != nil {
-		return false, err
+		return objectPlan{}, err
 	}
 	sum := sha256.Sum256(rendered)
-	hash := hex.EncodeToString(sum[:])
-	key := objectKey(provisionedEntry(policy.Name, obj))
-	switch r.applied.lookup(assoc.UID, key, hash, r.driftInterval()) {
-	case appliedRecently:
-		return false, nil
-	case appliedLongAgo:
-		// The periodic drift check: one live read, and a write only when the object drifted.
-		drifted, err := r.drifted(ctx, obj)
-		if err != nil {
-			return false, err
-		}
-		if !drifted {
-			r.applied.remember(assoc.UID, key, hash)
-			return false, nil
-		}
+	entry := provisionedEntry(p.id, obj)
+	plan := objectPlan{obj: obj, entry: entry, key: objectKey(entry), hash: hex.EncodeToString(sum[:])}
+	if r.applied.lookup(assoc.UID, plan.key, plan.hash, r.driftInterval()) == appliedRecently {
+		return plan, nil
 	}
-	err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-		client.FieldOwner(fieldManagerFor(assoc)), client.ForceOwnership)
-	countAction(policy.Namespace+"/"+policy.Name, obj.GetKind(), err)
+	// First sight in this process, or the periodic drift check: one live read decides.
+	live, err := r.getLive(ctx, obj)
+	switch {
+	case err != nil:
+		return objectPlan{}, err
+	case live == nil:
+		plan.write = true
+	default:
+		if err := checkOwner(live, p.id); err != nil {
+			return objectPlan{}, err
+		}
+		plan.write = !contains(live.Object, obj.Object)
+	}
+	if !plan.write {
+		r.applied.remember(assoc.UID, plan.key, plan.hash)
+	}
+	return plan, nil
+}
+
+// applyPlan applies a planned object with server-side apply under the Associate's field
+// manager. It reports whether it wrote.
+func (r *AssociateReconciler) applyPlan(ctx context.Context, assoc *superofficev1alpha1.Associate, p *policy, plan objectPlan) (bool, error) {
+	if !plan.write {
+		return false, nil
+	}
+	// Force: Associates sharing an object, and the policy's own earlier generations,
+	// may hold its fields; the ownership check above already made sure it is ours.
+	err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(plan.obj),
+		client.FieldOwner(fieldManagerFor(assoc, p.id)), client.ForceOwnership)
+	countAction(p.id.metricLabel(), plan.obj.GetKind(), err)
 	if err != nil {
 		return false, err
 	}
-	r.applied.remember(assoc.UID, key, hash)
+	r.applied.remember(assoc.UID, plan.key, plan.hash)
 	return true, nil
 }
 
-// releaseObject takes an object back from the Associate: its ownerReference goes, and
-// unless the policy retains objects, the object is deleted when no other Associate still
-// needs it. Objects already gone count as released.
-func (r *AssociateReconciler) releaseObject(ctx context.Context, assoc *superofficev1alpha1.Associate,
-	policy *superofficev1alpha1.ProvisioningPolicy, entry superofficev1alpha1.ProvisionedObject) (err error) {
-	policyKey := assoc.Namespace + "/" + entry.Policy
-	defer func() { countAction(policyKey, entry.Kind, err) }()
-	r.applied.forget(assoc.UID, objectKey(entry))
+// getLive reads an object from the API server (unstructured reads bypass the cache);
+// nil when it does not exist.
+func (r *AssociateReconciler) getLive(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(desired.GroupVersionKind())
+	err := r.Get(ctx, types.NamespacedName{Namespace: desired.GetNamespace(), Name: desired.GetName()}, live)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return live, nil
+}
 
+// releaseObject takes an object back from the Associate: its ownerReference goes, and
+// unless the policy retains objects (or keep is set), the object is deleted when no other
+// Associate still needs it. Objects already gone count as released, and so do objects the
+// policy cannot have made: they are left alone and forgotten.
+func (r *AssociateReconciler) releaseObject(ctx context.Context, assoc *superofficev1alpha1.Associate, id policyID,
+	p *policy, entry superofficev1alpha1.ProvisionedObject, keep bool) (err error) {
+	defer func() { countAction(id.metricLabel(), entry.Kind, err) }()
+	r.applied.forget(assoc.UID, objectKey(entry))
+	log := ctrl.LoggerFrom(ctx)
+	if !id.cluster() && entry.Namespace != assoc.Namespace {
+		// A ProvisioningPolicy never made an object outside its namespace; an entry that
+		// says so was not written by the operator.
+		log.Info("leaving alone an object outside the policy's namespace", "policy", id.String(), "object", describeEntry(entry))
+		return nil
+	}
 	obj := &unstructured.Unstructured{}
 	obj.SetAPIVersion(entry.APIVersion)
 	obj.SetKind(entry.Kind)
@@ -108,27 +148,32 @@ func (r *AssociateReconciler) releaseObject(ctx context.Context, assoc *superoff
 		}
 		return err
 	}
+	if err := checkOwner(obj, id); err != nil {
+		log.Info("leaving alone an object the policy did not make", "policy", id.String(), "reason", err.Error())
+		return nil
+	}
 	if err := r.removeOwnerReference(ctx, assoc, obj); err != nil {
 		return err
 	}
-	if retained(policy, obj) {
+	if keep || retained(p, obj) {
 		return nil
 	}
-	needed, err := r.stillNeeded(ctx, assoc, policy, entry, obj)
+	needed, err := r.stillNeeded(ctx, assoc, p, entry, obj)
 	if err != nil || needed {
 		return err
 	}
 	uid, resourceVersion := obj.GetUID(), obj.GetResourceVersion()
-	// The preconditions keep an Associate that took the object in the meantime from losing it.
+	// The preconditions keep an Associate that took the object in the meantime from losing
+	// it, and never delete an object of the same name made since.
 	err = r.Delete(ctx, obj, client.Preconditions{UID: &uid, ResourceVersion: &resourceVersion})
 	return client.IgnoreNotFound(err)
 }
 
 // retained tells whether a released object stays: its policy says Retain, or, with the
 // policy gone, the object says it was applied under Retain.
-func retained(policy *superofficev1alpha1.ProvisioningPolicy, obj *unstructured.Unstructured) bool {
-	if policy != nil {
-		return policy.Spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain
+func retained(p *policy, obj *unstructured.Unstructured) bool {
+	if p != nil {
+		return p.spec.DeletionPolicy == superofficev1alpha1.DeletionPolicyRetain
 	}
 	return obj.GetAnnotations()[superofficev1alpha1.AnnotationDeletionPolicy] == string(superofficev1alpha1.DeletionPolicyRetain)
 }
@@ -162,29 +207,43 @@ func (r *AssociateReconciler) removeOwnerReference(ctx context.Context, assoc *s
 }
 
 // stillNeeded tells whether another Associate still needs the object. In the Associate's
-// namespace the ownerReferences record every Associate that applied it; elsewhere the
-// policy's other matching Associates are rendered to see whether one renders it too.
+// namespace the ownerReferences record every Associate that applied it; elsewhere (only a
+// cluster policy writes there) the policy's other matching Associates are rendered to see
+// whether one renders it too.
 func (r *AssociateReconciler) stillNeeded(ctx context.Context, assoc *superofficev1alpha1.Associate,
-	policy *superofficev1alpha1.ProvisioningPolicy, entry superofficev1alpha1.ProvisionedObject, obj *unstructured.Unstructured) (bool, error) {
+	p *policy, entry superofficev1alpha1.ProvisionedObject, obj *unstructured.Unstructured) (bool, error) {
 	for _, ref := range obj.GetOwnerReferences() {
 		if ref.Kind == "Associate" && ref.APIVersion == superofficev1alpha1.GroupVersion.String() && ref.UID != assoc.UID {
 			return true, nil
 		}
 	}
-	if entry.Namespace == assoc.Namespace || policy == nil {
+	if entry.Namespace == assoc.Namespace || p == nil {
 		return false, nil
 	}
-	compiled := r.Templates.compile(policy)
+	compiled := r.Templates.compile(p)
 	var list superofficev1alpha1.AssociateList
-	if err := r.List(ctx, &list, client.InNamespace(assoc.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	var opts []client.ListOption
+	if !p.id.cluster() {
+		opts = append(opts, client.InNamespace(assoc.Namespace))
+	}
+	if err := r.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		return false, err
 	}
+	namespaceLabels := map[string]map[string]string{}
 	for i := range list.Items {
 		other := &list.Items[i]
 		if other.UID == assoc.UID {
 			continue
 		}
-		if matches, err := policyMatches(policy, other); err != nil || !matches {
+		labels, ok := namespaceLabels[other.Namespace]
+		if !ok {
+			var err error
+			if labels, err = r.namespaceLabels(ctx, other.Namespace); err != nil {
+				return false, err
+			}
+			namespaceLabels[other.Namespace] = labels
+		}
+		if matches, err := policyMatches(p, other, labels); err != nil || !matches {
 			continue
 		}
 		data, err := newTemplateData(other, ActionProvision)
@@ -193,9 +252,12 @@ func (r *AssociateReconciler) stillNeeded(ctx context.Context, assoc *superoffic
 		}
 		objects, err := compiled.renderResources(data)
 		if err != nil {
-			return false, fmt.Errorf("rendering for Associate %s to see whether it shares the object: %w", other.Name, err)
+			return false, fmt.Errorf("rendering for Associate %s/%s to see whether it shares the object: %w", other.Namespace, other.Name, err)
 		}
 		for _, rendered := range objects {
+			if err := r.scope.place(p, rendered, other.Namespace); err != nil {
+				continue
+			}
 			if rendered.GetAPIVersion() == entry.APIVersion && rendered.GetKind() == entry.Kind &&
 				rendered.GetName() == entry.Name && rendered.GetNamespace() == entry.Namespace {
 				return true, nil
@@ -206,5 +268,5 @@ func (r *AssociateReconciler) stillNeeded(ctx context.Context, assoc *superoffic
 }
 
 func objectKey(entry superofficev1alpha1.ProvisionedObject) string {
-	return entry.Policy + "|" + entry.APIVersion + "|" + entry.Kind + "|" + entry.Namespace + "|" + entry.Name
+	return string(entry.PolicyKind) + "|" + entry.Policy + "|" + entry.APIVersion + "|" + entry.Kind + "|" + entry.Namespace + "|" + entry.Name
 }

@@ -34,7 +34,7 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 		applied = append(applied, step.applied...)
 		release = append(release, step.released...)
 		if step.matched {
-			matched = append(matched, step.policy)
+			matched = append(matched, step.policy.describe())
 		}
 		if f := step.failure; f != nil {
 			if reason == "" {
@@ -48,7 +48,7 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 	}
 	slices.SortFunc(provisioned, compareEntries)
 	slices.SortFunc(actions, func(a, b superofficev1alpha1.ActionStatus) int {
-		return strings.Compare(a.Policy+"\x00"+a.Name, b.Policy+"\x00"+b.Name)
+		return strings.Compare(string(a.PolicyKind)+"\x00"+a.Policy+"\x00"+a.Name, string(b.PolicyKind)+"\x00"+b.Policy+"\x00"+b.Name)
 	})
 	assoc.Status.Provisioned, assoc.Status.Actions = provisioned, actions
 
@@ -68,10 +68,10 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 		}
 	case len(matched) == 0:
 		setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched,
-			fmt.Sprintf("no ProvisioningPolicy in namespace %s applies to this Associate", assoc.Namespace))
+			fmt.Sprintf("no ProvisioningPolicy in namespace %s and no ClusterProvisioningPolicy applies to this Associate", assoc.Namespace))
 	default:
 		setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned,
-			fmt.Sprintf("applied ProvisioningPolicies: %s", strings.Join(matched, ", ")))
+			fmt.Sprintf("applied %s", strings.Join(matched, ", ")))
 	}
 	return errors.Join(retryable...)
 }

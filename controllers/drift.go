@@ -2,13 +2,10 @@ package controllers
 
 import (
 	"cmp"
-	"context"
 	"math/rand/v2"
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -33,21 +30,6 @@ func (r *AssociateReconciler) driftCheckAfter(assoc *superofficev1alpha1.Associa
 // driftInterval is the configured interval, the default when none is.
 func (r *AssociateReconciler) driftInterval() time.Duration {
 	return cmp.Or(r.driftCheckInterval, defaultDriftCheckInterval)
-}
-
-// drifted reads the object live (unstructured reads bypass the cache) and tells whether
-// it lost anything the Associate applies: it is gone, or a field differs.
-func (r *AssociateReconciler) drifted(ctx context.Context, desired *unstructured.Unstructured) (bool, error) {
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(desired.GroupVersionKind())
-	err := r.Get(ctx, types.NamespacedName{Namespace: desired.GetNamespace(), Name: desired.GetName()}, live)
-	if apierrors.IsNotFound(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return !contains(live.Object, desired.Object), nil
 }
 
 // contains tells whether live holds every field of desired with the same value. Lists

@@ -25,12 +25,12 @@ const maxResponseBytes = 64 * 1024
 
 // provisionHTTP makes each HTTP action's provision call (first time) or update call (the
 // rendered request changed since its last success). An unchanged request is not repeated.
-func (r *AssociateReconciler) provisionHTTP(ctx context.Context, policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
+func (r *AssociateReconciler) provisionHTTP(ctx context.Context, p *policy, compiled *compiledPolicy, data templateData,
 	before []superofficev1alpha1.ActionStatus, step *policyStep) []superofficev1alpha1.ActionStatus {
-	after := make([]superofficev1alpha1.ActionStatus, 0, len(policy.Spec.HTTP))
-	for i := range policy.Spec.HTTP {
-		action := &policy.Spec.HTTP[i]
-		entry := findAction(before, policy.Name, action.Name)
+	after := make([]superofficev1alpha1.ActionStatus, 0, len(p.http))
+	for i := range p.http {
+		action := &p.http[i]
+		entry := findAction(before, p.id, action.Name)
 		verb := ActionProvision
 		if succeeded(entry) {
 			req, err := renderRequest(compiled, i, action, data.withAction(entry.LastAction))
@@ -42,11 +42,11 @@ func (r *AssociateReconciler) provisionHTTP(ctx context.Context, policy *superof
 		}
 		req, err := renderRequest(compiled, i, action, data.withAction(verb))
 		if err != nil {
-			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
+			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("%s: %w", p.id.describe(), err), false)
 			after = append(after, entry)
 			continue
 		}
-		if err := r.call(ctx, policy, action, req, verb); err != nil {
+		if err := r.call(ctx, p, action, req, verb); err != nil {
 			entry.LastError = err.Error()
 			step.fail(superofficev1alpha1.ReasonHTTPActionFailed, err, true)
 			after = append(after, entry)
@@ -62,26 +62,26 @@ func (r *AssociateReconciler) provisionHTTP(ctx context.Context, policy *superof
 
 // deprovisionHTTP makes the deprovision call of every action that provisioned something;
 // a success or a 404 removes the action's status entry.
-func (r *AssociateReconciler) deprovisionHTTP(ctx context.Context, policy *superofficev1alpha1.ProvisioningPolicy, compiled *compiledPolicy, data templateData,
+func (r *AssociateReconciler) deprovisionHTTP(ctx context.Context, p *policy, compiled *compiledPolicy, data templateData,
 	before []superofficev1alpha1.ActionStatus, step *policyStep) []superofficev1alpha1.ActionStatus {
 	var after []superofficev1alpha1.ActionStatus
 	for _, entry := range before {
 		index := -1
-		if policy != nil {
-			index = actionIndex(policy, entry.Name)
+		if p != nil {
+			index = actionIndex(p, entry.Name)
 		}
 		// Never provisioned, or no longer defined (a deleted policy or action): nothing to call.
 		if !succeeded(entry) || index < 0 {
 			continue
 		}
-		action := &policy.Spec.HTTP[index]
+		action := &p.http[index]
 		req, err := renderRequest(compiled, index, action, data.withAction(ActionDeprovision))
 		if err != nil {
-			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("policy %s: %w", policy.Name, err), false)
+			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("%s: %w", p.id.describe(), err), false)
 			after = append(after, entry)
 			continue
 		}
-		if err := r.call(ctx, policy, action, req, ActionDeprovision); err != nil {
+		if err := r.call(ctx, p, action, req, ActionDeprovision); err != nil {
 			entry.LastError = err.Error()
 			step.fail(superofficev1alpha1.ReasonHTTPActionFailed, err, true)
 			after = append(after, entry)
@@ -97,7 +97,7 @@ type httpRequest struct {
 	method, url, body, hash string
 }
 
-func renderRequest(compiled *compiledPolicy, index int, action *superofficev1alpha1.HTTPAction, data templateData) (httpRequest, error) {
+func renderRequest(compiled *compiledPolicy, index int, action *httpAction, data templateData) (httpRequest, error) {
 	target, body, err := compiled.renderHTTP(index, data)
 	if err != nil {
 		return httpRequest{}, err
@@ -112,14 +112,14 @@ func renderRequest(compiled *compiledPolicy, index int, action *superofficev1alp
 
 // call makes one HTTP call, signed when the action names a signing Secret. Any 2xx is a
 // success, and so is a 404 on deprovision (the account is already gone).
-func (r *AssociateReconciler) call(ctx context.Context, policy *superofficev1alpha1.ProvisioningPolicy,
-	action *superofficev1alpha1.HTTPAction, req httpRequest, verb string) (err error) {
-	defer func() { countAction(policy.Namespace+"/"+policy.Name, "http", err) }()
+func (r *AssociateReconciler) call(ctx context.Context, p *policy,
+	action *httpAction, req httpRequest, verb string) (err error) {
+	defer func() { countAction(p.id.metricLabel(), "http", err) }()
 	target, err := url.Parse(req.url)
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-		return fmt.Errorf("policy %s: action %s: the URL must be absolute http(s), got %q", policy.Name, action.Name, redactURL(req.url))
+		return fmt.Errorf("%s: action %s: the URL must be absolute http(s), got %q", p.id.describe(), action.Name, redactURL(req.url))
 	}
-	where := fmt.Sprintf("policy %s: action %s: %s %s", policy.Name, action.Name, req.method, redactURL(req.url))
+	where := fmt.Sprintf("%s: action %s: %s %s", p.id.describe(), action.Name, req.method, redactURL(req.url))
 
 	timeout := httpTimeoutDefault
 	if action.TimeoutSeconds > 0 {
@@ -137,10 +137,17 @@ func (r *AssociateReconciler) call(ctx context.Context, policy *superofficev1alp
 	if req.body != "" && httpReq.Header.Get("Content-Type") == "" {
 		httpReq.Header.Set("Content-Type", "application/json")
 	}
-	if ref := action.SigningSecretRef; ref != nil {
-		secret, err := r.signingSecret(ctx, policy.Namespace, ref)
+	for _, h := range action.headersFrom {
+		value, err := r.secretValue(ctx, h.secret)
 		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: header %s: %w", where, h.header, err)
+		}
+		httpReq.Header.Set(h.header, string(value))
+	}
+	if ref := action.signing; ref != nil {
+		secret, err := r.secretValue(ctx, *ref)
+		if err != nil {
+			return fmt.Errorf("%s: signing: %w", where, err)
 		}
 		httpReq.Header.Set("X-Signature", signature.Sign(secret, []byte(req.body)))
 	}
@@ -164,15 +171,15 @@ func (r *AssociateReconciler) call(ctx context.Context, policy *superofficev1alp
 	}
 }
 
-// signingSecret reads the key of the signing Secret (through the cache).
-func (r *AssociateReconciler) signingSecret(ctx context.Context, namespace string, ref *superofficev1alpha1.SecretKeyReference) ([]byte, error) {
+// secretValue reads one key of a Secret (through the cache).
+func (r *AssociateReconciler) secretValue(ctx context.Context, ref secretKeyRef) ([]byte, error) {
 	var secret corev1.Secret
-	if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, &secret); err != nil {
-		return nil, fmt.Errorf("reading signing Secret %s/%s: %w", namespace, ref.Name, err)
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ref.namespace, Name: ref.name}, &secret); err != nil {
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", ref.namespace, ref.name, err)
 	}
-	value, ok := secret.Data[ref.Key]
+	value, ok := secret.Data[ref.key]
 	if !ok || len(value) == 0 {
-		return nil, fmt.Errorf("signing Secret %s/%s has no key %q", namespace, ref.Name, ref.Key)
+		return nil, fmt.Errorf("Secret %s/%s has no key %q", ref.namespace, ref.name, ref.key)
 	}
 	return value, nil
 }
@@ -191,18 +198,18 @@ func succeeded(entry superofficev1alpha1.ActionStatus) bool {
 	return entry.LastAction == ActionProvision || entry.LastAction == ActionUpdate
 }
 
-func findAction(entries []superofficev1alpha1.ActionStatus, policy, name string) superofficev1alpha1.ActionStatus {
+func findAction(entries []superofficev1alpha1.ActionStatus, id policyID, name string) superofficev1alpha1.ActionStatus {
 	for _, entry := range entries {
 		if entry.Name == name {
 			return entry
 		}
 	}
-	return superofficev1alpha1.ActionStatus{Policy: policy, Name: name}
+	return superofficev1alpha1.ActionStatus{Policy: id.name, PolicyKind: id.statusKind(), Name: name}
 }
 
-func actionIndex(policy *superofficev1alpha1.ProvisioningPolicy, name string) int {
-	for i := range policy.Spec.HTTP {
-		if policy.Spec.HTTP[i].Name == name {
+func actionIndex(p *policy, name string) int {
+	for i := range p.http {
+		if p.http[i].Name == name {
 			return i
 		}
 	}

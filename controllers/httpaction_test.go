@@ -25,8 +25,8 @@ func TestCallAnswers(t *testing.T) {
 	}))
 	defer server.Close()
 	r := &AssociateReconciler{HTTP: server.Client()}
-	policy := &superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}}
-	action := &superofficev1alpha1.HTTPAction{Name: "accounts"}
+	policy := namespacedPolicy(&superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}})
+	action := &httpAction{HTTPCall: superofficev1alpha1.HTTPCall{Name: "accounts"}}
 
 	tests := []struct {
 		name, path, verb, wantErr string
@@ -61,8 +61,8 @@ func TestCallTransportErrorHidesTheQuery(t *testing.T) {
 	server.Close() // nothing listens any more: the call fails in the transport
 
 	r := &AssociateReconciler{HTTP: &http.Client{}}
-	policy := &superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}}
-	action := &superofficev1alpha1.HTTPAction{Name: "accounts"}
+	policy := namespacedPolicy(&superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}})
+	action := &httpAction{HTTPCall: superofficev1alpha1.HTTPCall{Name: "accounts"}}
 	err := r.call(context.Background(), policy, action, httpRequest{method: http.MethodPost, url: target}, ActionProvision)
 	if err == nil {
 		t.Fatal("expected a transport error from a closed server, got success")

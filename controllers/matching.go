@@ -13,28 +13,32 @@ import (
 // defaultPolicyTypes is what a policy without spec.types applies to.
 var defaultPolicyTypes = []superofficev1alpha1.AssociateType{superofficev1alpha1.AssociateTypeEmployee}
 
-// policyMatches tells whether a policy applies to an Associate: same namespace, selected
-// labels, one of the policy's types, and neither retired nor waiting for approval unless
-// the policy includes those. An Associate being deleted matches nothing. The error is an
-// invalid associateSelector, which only the policy's author can fix.
-func policyMatches(policy *superofficev1alpha1.ProvisioningPolicy, assoc *superofficev1alpha1.Associate) (bool, error) {
-	if policy.Namespace != assoc.Namespace || !assoc.DeletionTimestamp.IsZero() {
+// policyMatches tells whether a policy applies to an Associate: a namespace it selects
+// (a ProvisioningPolicy: its own), selected labels, one of the policy's types, and neither
+// retired nor waiting for approval unless the policy includes those. An Associate being
+// deleted matches nothing. The error is an invalid selector, which only the policy's
+// author can fix.
+func policyMatches(p *policy, assoc *superofficev1alpha1.Associate, namespaceLabels map[string]string) (bool, error) {
+	if !assoc.DeletionTimestamp.IsZero() {
 		return false, nil
 	}
-	types := policy.Spec.Types
+	if selected, err := p.selectsNamespace(assoc.Namespace, namespaceLabels); err != nil || !selected {
+		return false, err
+	}
+	types := p.spec.Types
 	if len(types) == 0 {
 		types = defaultPolicyTypes
 	}
 	if !slices.Contains(types, assoc.Spec.Type) {
 		return false, nil
 	}
-	if assoc.Spec.Retired && !policy.Spec.IncludeRetired {
+	if assoc.Spec.Retired && !p.spec.IncludeRetired {
 		return false, nil
 	}
-	if assoc.Spec.WaitingForApproval && !policy.Spec.IncludeWaitingForApproval {
+	if assoc.Spec.WaitingForApproval && !p.spec.IncludeWaitingForApproval {
 		return false, nil
 	}
-	selector, err := policySelector(policy)
+	selector, err := policySelector(p)
 	if err != nil {
 		return false, err
 	}
@@ -42,13 +46,22 @@ func policyMatches(policy *superofficev1alpha1.ProvisioningPolicy, assoc *supero
 }
 
 // policySelector turns spec.associateSelector into a selector; absent selects everything.
-func policySelector(policy *superofficev1alpha1.ProvisioningPolicy) (labels.Selector, error) {
-	if policy.Spec.AssociateSelector == nil {
+func policySelector(p *policy) (labels.Selector, error) {
+	if p.spec.AssociateSelector == nil {
 		return labels.Everything(), nil
 	}
-	selector, err := metav1.LabelSelectorAsSelector(policy.Spec.AssociateSelector)
+	selector, err := metav1.LabelSelectorAsSelector(p.spec.AssociateSelector)
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: spec.associateSelector is not a valid label selector: %w", policy.Name, err)
+		return nil, fmt.Errorf("%s: spec.associateSelector is not a valid label selector: %w", p.id.describe(), err)
 	}
 	return selector, nil
+}
+
+// checkSelectors reports the first invalid selector of a policy.
+func checkSelectors(p *policy) error {
+	if _, err := policySelector(p); err != nil {
+		return err
+	}
+	_, err := p.selectsNamespace("", nil)
+	return err
 }

@@ -76,12 +76,45 @@ func TestPolicyMatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := policyMatches(tt.policy, tt.assoc)
+			got, err := policyMatches(namespacedPolicy(tt.policy), tt.assoc, nil)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("policyMatches error = %v, expected an error: %v", err, tt.wantErr)
 			}
 			if got != tt.want {
 				t.Fatalf("policyMatches = %v, expected %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClusterPolicyMatchesTheNamespacesItSelects(t *testing.T) {
+	assoc := &superofficev1alpha1.Associate{
+		ObjectMeta: metav1.ObjectMeta{Name: "cust1-7", Namespace: "team-a"},
+		Spec:       superofficev1alpha1.AssociateSpec{Tenant: "Cust1", AssociateID: 7, Type: superofficev1alpha1.AssociateTypeEmployee},
+	}
+	policy := func(selector *metav1.LabelSelector) *policy {
+		return clusterPolicy(&superofficev1alpha1.ClusterProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "accounts"},
+			Spec: superofficev1alpha1.ClusterProvisioningPolicySpec{NamespaceSelector: selector}})
+	}
+	crm := map[string]string{"crm": "true"}
+	tests := []struct {
+		name            string
+		selector        *metav1.LabelSelector
+		namespaceLabels map[string]string
+		want, wantErr   bool
+	}{
+		{"no namespaceSelector selects every namespace", nil, nil, true, false},
+		{"an empty namespaceSelector selects every namespace", &metav1.LabelSelector{}, nil, true, false},
+		{"a namespace with the label is selected", &metav1.LabelSelector{MatchLabels: crm}, crm, true, false},
+		{"a namespace without the label is not", &metav1.LabelSelector{MatchLabels: crm}, map[string]string{"other": "x"}, false, false},
+		{"an invalid namespaceSelector is an error",
+			&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "crm", Operator: "Near"}}}, crm, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := policyMatches(policy(tt.selector), assoc, tt.namespaceLabels)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("policyMatches = %v, %v; expected %v and an error: %v", got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

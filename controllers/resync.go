@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -27,9 +29,10 @@ type associateSource interface {
 	GetAssociate(ctx context.Context, associateID int64) (superoffice.Associate, error)
 }
 
-// applier is the one path that writes Associates (mirror.Mirror).
+// applier is the one path that writes Associates (mirror.Mirror), and its ownership rule.
 type applier interface {
 	Apply(ctx context.Context, obs mirror.Observation) (mirror.Outcome, error)
+	OwnedByAnother(ctx context.Context, a *superofficev1alpha1.Associate, receiver types.NamespacedName) (bool, error)
 }
 
 // resyncer lists a tenant's associates and mirrors them into the receiver's namespace.
@@ -64,7 +67,15 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 	}
 	rep.status.Listed = int32(len(rows))
 
-	namespace := receiverTargetNamespace(receiver)
+	// A receiver whose target namespace does not allow it writes nothing there.
+	if allowed, message, err := targetAllowed(ctx, r.reader, receiver); err != nil || !allowed {
+		rep.reason, rep.message = superofficev1alpha1.ReasonTargetNamespaceNotAllowed, message+"; nothing was changed"
+		if err != nil {
+			rep.reason, rep.message = superofficev1alpha1.ReasonResyncFailed, fmt.Sprintf("reading the target namespace failed, nothing was changed: %v", err)
+		}
+		return rep
+	}
+	namespace := receiver.TargetNamespace()
 	existing, owned, err := r.associates(ctx, receiver, namespace)
 	if err != nil {
 		rep.reason, rep.message = superofficev1alpha1.ReasonResyncFailed, fmt.Sprintf("listing the receiver's Associates failed: %v", err)
@@ -111,11 +122,16 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 	rep.reason = superofficev1alpha1.ReasonSynced
 	rep.message = fmt.Sprintf("SuperOffice listed %d associates: %d created, %d updated, %d deleted, %d unchanged",
 		rep.status.Listed, rep.status.Created, rep.status.Updated, rep.status.Deleted, rep.status.Unchanged)
+	if pass.foreign > 0 {
+		rep.message += fmt.Sprintf("; %d left alone: their Associates belong to another receiver", pass.foreign)
+	}
 	return rep
 }
 
 // associates returns the Associates of the target namespace by name, and those that the
-// receiver owns (its label, its tenant, not being deleted): the candidates for deletion.
+// receiver owns (its receiver labels, its tenant, not being deleted): the candidates for
+// deletion. Another receiver's Associates, a same-named receiver's of another namespace
+// included, are never among them.
 func (r *resyncer) associates(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, namespace string) (map[string]*superofficev1alpha1.Associate, []*superofficev1alpha1.Associate, error) {
 	var list superofficev1alpha1.AssociateList
 	if err := r.reader.List(ctx, &list, client.InNamespace(namespace)); err != nil {
@@ -124,10 +140,11 @@ func (r *resyncer) associates(ctx context.Context, receiver *superofficev1alpha1
 	byName := make(map[string]*superofficev1alpha1.Associate, len(list.Items))
 	var owned []*superofficev1alpha1.Associate
 	slug := superofficev1alpha1.TenantSlug(receiver.Spec.Tenant)
+	self := client.ObjectKeyFromObject(receiver)
 	for i := range list.Items {
 		a := &list.Items[i]
 		byName[a.Name] = a
-		if a.Labels[superofficev1alpha1.LabelReceiver] == receiver.Name &&
+		if owner, ok := a.OwningReceiver(); ok && owner == self &&
 			superofficev1alpha1.TenantSlug(a.Spec.Tenant) == slug && a.DeletionTimestamp == nil {
 			owned = append(owned, a)
 		}
@@ -143,6 +160,8 @@ type resyncPass struct {
 	mirror    applier
 	report    *resyncReport
 	failures  []error
+	// foreign counts listed associates whose Associates another receiver owns.
+	foreign int
 }
 
 func (p *resyncPass) fail(err error) { p.failures = append(p.failures, err) }
@@ -189,14 +208,27 @@ func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row supe
 	}
 	event, counter := mirror.EventCreated, &p.report.status.Created
 	if existing != nil {
-		if !drifted(&existing.Spec, fields) && existing.Labels[superofficev1alpha1.LabelReceiver] == p.receiver.Name {
+		self := client.ObjectKeyFromObject(p.receiver)
+		if owner, ok := existing.OwningReceiver(); !drifted(&existing.Spec, fields) && ok && owner == self {
 			p.report.status.Unchanged++
+			return
+		}
+		// Not ours yet: written unless another receiver that still exists owns it.
+		foreign, err := p.mirror.OwnedByAnother(ctx, existing, self)
+		if err != nil {
+			p.fail(fmt.Errorf("associate %d: %w", row.AssociateID, err))
+			return
+		}
+		if foreign {
+			p.foreign++
 			return
 		}
 		event, counter = mirror.EventChanged, &p.report.status.Updated
 	}
 	outcome, err := p.mirror.Apply(ctx, p.observation(event, row.AssociateID, &fields))
 	switch {
+	case errors.Is(err, mirror.ErrConflict):
+		p.foreign++ // owned by another receiver since the cache was read
 	case err != nil:
 		p.fail(fmt.Errorf("associate %d: %w", row.AssociateID, err))
 	case outcome.Result == mirror.Applied:
@@ -265,13 +297,6 @@ func drifted(spec *superofficev1alpha1.AssociateSpec, f mirror.Fields) bool {
 		return true
 	}
 	return false
-}
-
-func receiverTargetNamespace(receiver *superofficev1alpha1.WebhookReceiver) string {
-	if receiver.Spec.TargetNamespace != "" {
-		return receiver.Spec.TargetNamespace
-	}
-	return receiver.Namespace
 }
 
 func maxDeletePercent(receiver *superofficev1alpha1.WebhookReceiver) int32 {

@@ -9,8 +9,9 @@ import (
 )
 
 func TestRetained(t *testing.T) {
-	policy := func(p superofficev1alpha1.DeletionPolicy) *superofficev1alpha1.ProvisioningPolicy {
-		return &superofficev1alpha1.ProvisioningPolicy{Spec: superofficev1alpha1.ProvisioningPolicySpec{DeletionPolicy: p}}
+	policyWith := func(p superofficev1alpha1.DeletionPolicy) *policy {
+		return namespacedPolicy(&superofficev1alpha1.ProvisioningPolicy{Spec: superofficev1alpha1.ProvisioningPolicySpec{
+			PolicyTemplate: superofficev1alpha1.PolicyTemplate{DeletionPolicy: p}}})
 	}
 	object := func(annotation string) *unstructured.Unstructured {
 		obj := &unstructured.Unstructured{Object: map[string]any{}}
@@ -21,13 +22,13 @@ func TestRetained(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		policy *superofficev1alpha1.ProvisioningPolicy
+		policy *policy
 		obj    *unstructured.Unstructured
 		want   bool
 	}{
-		{"a Retain policy retains", policy(superofficev1alpha1.DeletionPolicyRetain), object(""), true},
-		{"a Delete policy deletes, whatever the object says", policy(superofficev1alpha1.DeletionPolicyDelete), object("Retain"), false},
-		{"the default policy deletes", policy(""), object(""), false},
+		{"a Retain policy retains", policyWith(superofficev1alpha1.DeletionPolicyRetain), object(""), true},
+		{"a Delete policy deletes, whatever the object says", policyWith(superofficev1alpha1.DeletionPolicyDelete), object("Retain"), false},
+		{"the default policy deletes", policyWith(""), object(""), false},
 		{"a deleted policy's object applied under Retain is retained", nil, object("Retain"), true},
 		{"a deleted policy's object without the annotation is deleted", nil, object(""), false},
 	}

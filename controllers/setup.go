@@ -15,13 +15,30 @@ type Options struct {
 	// DriftCheckInterval is how often each Associate's provisioned objects are read back
 	// and re-applied when they drifted; zero means an hour.
 	DriftCheckInterval time.Duration
+	// Tenancy confines ProvisioningPolicies; nil means DefaultTenancy.
+	Tenancy *Tenancy
+
+	// sharedTemplates is the one cache of parsed policy templates that the reconcilers
+	// share; Setup makes it.
+	sharedTemplates *templateCache
+}
+
+func (o Options) templates() *templateCache { return o.sharedTemplates }
+
+func (o Options) tenancy() Tenancy {
+	if o.Tenancy != nil {
+		return *o.Tenancy
+	}
+	return DefaultTenancy()
 }
 
 // Setup registers every reconciler with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
+	opts.sharedTemplates = newTemplateCache()
 	for _, setup := range []func(ctrl.Manager, Options) error{
 		setupAssociateReconciler,
 		setupProvisioningPolicyReconciler,
+		setupClusterProvisioningPolicyReconciler,
 		setupWebhookReceiverReconciler,
 		setupWebhookReceiverSyncReconciler,
 	} {

@@ -119,25 +119,22 @@ type compiledHTTPAction struct {
 // generation), shared by both reconcilers, instead of once per Associate.
 type templateCache struct {
 	mu     sync.Mutex
-	byName map[types.NamespacedName]*compiledPolicy
+	byName map[policyID]*compiledPolicy
 }
 
-// sharedTemplates is the one cache that the Associate and ProvisioningPolicy reconcilers use.
-var sharedTemplates = newTemplateCache()
-
 func newTemplateCache() *templateCache {
-	return &templateCache{byName: map[types.NamespacedName]*compiledPolicy{}}
+	return &templateCache{byName: map[policyID]*compiledPolicy{}}
 }
 
 // compile returns the parsed templates of the policy's current generation.
-func (c *templateCache) compile(policy *superofficev1alpha1.ProvisioningPolicy) *compiledPolicy {
+func (c *templateCache) compile(policy *policy) *compiledPolicy {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := types.NamespacedName{Namespace: policy.Namespace, Name: policy.Name}
-	if cached, ok := c.byName[key]; ok && cached.uid == policy.UID && cached.generation == policy.Generation {
+	key := policy.id
+	if cached, ok := c.byName[key]; ok && cached.uid == policy.uid && cached.generation == policy.generation {
 		return cached
 	}
-	compiled := &compiledPolicy{uid: policy.UID, generation: policy.Generation, budget: &renderBudget{}}
+	compiled := &compiledPolicy{uid: policy.uid, generation: policy.generation, budget: &renderBudget{}}
 	funcs := guardedFuncs(compiled.budget)
 	parse := func(name, text string) *template.Template {
 		if compiled.err != nil {
@@ -152,10 +149,10 @@ func (c *templateCache) compile(policy *superofficev1alpha1.ProvisioningPolicy) 
 		}
 		return t
 	}
-	for i, resource := range policy.Spec.Resources {
+	for i, resource := range policy.spec.Resources {
 		compiled.resources = append(compiled.resources, parse(fmt.Sprintf("spec.resources[%d].template", i), resource.Template))
 	}
-	for _, action := range policy.Spec.HTTP {
+	for _, action := range policy.http {
 		compiledAction := compiledHTTPAction{url: parse(fmt.Sprintf("spec.http[%s].url", action.Name), action.URL)}
 		if action.BodyTemplate != "" {
 			compiledAction.body = parse(fmt.Sprintf("spec.http[%s].bodyTemplate", action.Name), action.BodyTemplate)
@@ -167,7 +164,7 @@ func (c *templateCache) compile(policy *superofficev1alpha1.ProvisioningPolicy) 
 }
 
 // forget drops a deleted policy's templates.
-func (c *templateCache) forget(key types.NamespacedName) {
+func (c *templateCache) forget(key policyID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.byName, key)

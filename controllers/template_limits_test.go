@@ -40,7 +40,7 @@ func TestRunawayTemplatesAreStopped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			compiled := newTemplateCache().compile(testPolicy(1, tt.template))
+			compiled := newTemplateCache().compile(namespacedPolicy(testPolicy(1, tt.template)))
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			_, err := compiled.renderResources(data)
@@ -72,7 +72,7 @@ data:
   list: {{ join "," (until 100) | quote }}
   block: |
 {{ repeat 3 "line\n" | indent 4 }}`
-	objects, err := newTemplateCache().compile(testPolicy(1, template)).renderResources(data)
+	objects, err := newTemplateCache().compile(namespacedPolicy(testPolicy(1, template))).renderResources(data)
 	if err != nil {
 		t.Fatalf("expected the template to render, got %v", err)
 	}
@@ -103,7 +103,7 @@ func unstructuredString(obj map[string]any, fields ...string) (string, bool, err
 func BenchmarkRenderSamplePolicy(b *testing.B) {
 	policy := testPolicy(1)
 	policy.Spec = samplePolicySpec()
-	compiled := newTemplateCache().compile(policy)
+	compiled := newTemplateCache().compile(namespacedPolicy(policy))
 	data, err := newTemplateData(testAssociate(), ActionProvision)
 	if err != nil {
 		b.Fatal(err)

@@ -61,7 +61,7 @@ metadata:
 			if err != nil {
 				t.Fatal(err)
 			}
-			objects, err := newTemplateCache().compile(testPolicy(1, tt.template)).renderResources(data)
+			objects, err := newTemplateCache().compile(namespacedPolicy(testPolicy(1, tt.template))).renderResources(data)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("expected an error containing %q, got %v", tt.wantErr, err)
@@ -91,17 +91,17 @@ metadata:
 
 func TestTemplateCacheParsesOncePerGeneration(t *testing.T) {
 	cache := newTemplateCache()
-	first := cache.compile(testPolicy(1, "apiVersion: v1"))
-	if again := cache.compile(testPolicy(1, "apiVersion: v1")); again != first {
+	first := cache.compile(namespacedPolicy(testPolicy(1, "apiVersion: v1")))
+	if again := cache.compile(namespacedPolicy(testPolicy(1, "apiVersion: v1"))); again != first {
 		t.Fatal("expected the same generation to reuse the parsed templates")
 	}
-	if next := cache.compile(testPolicy(2, "apiVersion: v1")); next == first {
+	if next := cache.compile(namespacedPolicy(testPolicy(2, "apiVersion: v1"))); next == first {
 		t.Fatal("expected a new generation to be parsed again")
 	}
 }
 
 func TestTemplateThatDoesNotParseNamesTheTemplate(t *testing.T) {
-	compiled := newTemplateCache().compile(testPolicy(1, "ok", "{{ .PersonID "))
+	compiled := newTemplateCache().compile(namespacedPolicy(testPolicy(1, "ok", "{{ .PersonID ")))
 	if compiled.err == nil || !strings.Contains(compiled.err.Error(), "spec.resources[1].template") {
 		t.Fatalf("expected a parse error naming spec.resources[1].template, got %v", compiled.err)
 	}
@@ -109,13 +109,13 @@ func TestTemplateThatDoesNotParseNamesTheTemplate(t *testing.T) {
 
 func TestRenderHTTP(t *testing.T) {
 	p := testPolicy(1)
-	p.Spec.HTTP = []superofficev1alpha1.HTTPAction{{Name: "hook", URL: " https://example.test/people/{{ .PersonID }} ",
-		BodyTemplate: `{"action":"{{ .Action }}","person":{{ .PersonID }}}`}}
+	p.Spec.HTTP = []superofficev1alpha1.HTTPAction{{HTTPCall: superofficev1alpha1.HTTPCall{Name: "hook", URL: " https://example.test/people/{{ .PersonID }} ",
+		BodyTemplate: `{"action":"{{ .Action }}","person":{{ .PersonID }}}`}}}
 	data, err := newTemplateData(testAssociate(), ActionProvision)
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, body, err := newTemplateCache().compile(p).renderHTTP(0, data.withAction(ActionDeprovision))
+	url, body, err := newTemplateCache().compile(namespacedPolicy(p)).renderHTTP(0, data.withAction(ActionDeprovision))
 	if err != nil {
 		t.Fatal(err)
 	}

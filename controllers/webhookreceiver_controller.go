@@ -22,6 +22,9 @@ import (
 // receiverSecretIndex indexes WebhookReceivers by the name of the Secret they reference.
 const receiverSecretIndex = "spec.secretRef.name"
 
+// receiverTargetIndex indexes WebhookReceivers by a target namespace other than their own.
+const receiverTargetIndex = "targetNamespace"
+
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
@@ -40,13 +43,40 @@ func setupWebhookReceiverReconciler(mgr ctrl.Manager, _ Options) error {
 	if err != nil {
 		return fmt.Errorf("indexing WebhookReceivers by Secret: %w", err)
 	}
+	err = mgr.GetFieldIndexer().IndexField(context.Background(), &superofficev1alpha1.WebhookReceiver{}, receiverTargetIndex,
+		func(obj client.Object) []string {
+			if r := obj.(*superofficev1alpha1.WebhookReceiver); r.TargetNamespace() != r.Namespace {
+				return []string{r.TargetNamespace()}
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("indexing WebhookReceivers by target namespace: %w", err)
+	}
 	r := &webhookReceiverReconciler{client: mgr.GetClient()}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webhookreceiver").
 		// Status-only updates (lastDeliveryTime, our own writes) do not need a reconcile.
 		For(&superofficev1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret)).
+		// The target namespace's annotation allows or refuses a receiver of another namespace.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.receiversTargeting),
+			builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
 		Complete(r)
+}
+
+// receiversTargeting maps a namespace to the receivers of other namespaces that target it.
+func (r *webhookReceiverReconciler) receiversTargeting(ctx context.Context, namespace client.Object) []reconcile.Request {
+	var receivers superofficev1alpha1.WebhookReceiverList
+	if err := r.client.List(ctx, &receivers, client.MatchingFields{receiverTargetIndex: namespace.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the receivers that target a namespace", "namespace", namespace.GetName())
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(receivers.Items))
+	for i := range receivers.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&receivers.Items[i])})
+	}
+	return requests
 }
 
 // receiversOfSecret maps a Secret to the receivers in its namespace that reference it.
@@ -75,7 +105,7 @@ func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	before := receiver.DeepCopy()
 	changed := setCondition(&receiver.Status.Conditions, receiver.Generation, superofficev1alpha1.ConditionReady, status, reason, message)
-	path := fmt.Sprintf("/webhooks/%s/%s", receiver.Namespace, receiver.Name)
+	path := receiver.WebhookPath()
 	changed = changed || receiver.Status.WebhookPath != path || receiver.Status.ObservedGeneration != receiver.Generation
 	if !changed {
 		return ctrl.Result{}, nil
@@ -89,8 +119,12 @@ func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 
-// readiness: Ready when the Secret exists and holds at least one of the listed keys.
+// readiness: Ready when the target namespace allows the receiver, and the Secret exists
+// and holds at least one of the listed keys.
 func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver) (metav1.ConditionStatus, string, string, error) {
+	if allowed, message, err := targetAllowed(ctx, r.client, receiver); err != nil || !allowed {
+		return metav1.ConditionFalse, superofficev1alpha1.ReasonTargetNamespaceNotAllowed, message, err
+	}
 	secretName := receiver.Spec.SecretRef.Name
 	var secret corev1.Secret
 	err := r.client.Get(ctx, types.NamespacedName{Namespace: receiver.Namespace, Name: secretName}, &secret)
@@ -108,4 +142,25 @@ func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *sup
 	}
 	return metav1.ConditionTrue, superofficev1alpha1.ReasonReady,
 		fmt.Sprintf("Secret %s holds %d of the keys %v; deliveries are accepted", secretName, accepted, keys), nil
+}
+
+// targetAllowed tells whether the receiver may write into its target namespace, read
+// from the cache, and if not, why.
+func targetAllowed(ctx context.Context, reader client.Reader, receiver *superofficev1alpha1.WebhookReceiver) (bool, string, error) {
+	target := receiver.TargetNamespace()
+	if target == receiver.Namespace {
+		return true, "", nil
+	}
+	var ns corev1.Namespace
+	err := reader.Get(ctx, types.NamespacedName{Name: target}, &ns)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, fmt.Sprintf("target namespace %s does not exist", target), nil
+	case err != nil:
+		return false, "", err
+	case !receiver.TargetAllowed(ns.Annotations):
+		return false, fmt.Sprintf("namespace %s does not allow receivers of namespace %s: its annotation %s must list %s (or *)",
+			target, receiver.Namespace, superofficev1alpha1.AnnotationAllowedReceiverNamespaces, receiver.Namespace), nil
+	}
+	return true, "", nil
 }

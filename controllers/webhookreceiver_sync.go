@@ -237,7 +237,7 @@ func (r *webhookReceiverSyncReconciler) schedule(receiver *superofficev1alpha1.W
 
 func apiFingerprint(receiver *superofficev1alpha1.WebhookReceiver) string {
 	api := receiver.Spec.API
-	return fmt.Sprintf("%s|%s|%s|%s|%s", api.EnvironmentURL, api.URL, api.CredentialsSecretRef.Name, receiver.Spec.Tenant, receiverTargetNamespace(receiver))
+	return fmt.Sprintf("%s|%s|%s|%s|%s", api.EnvironmentURL, api.URL, api.CredentialsSecretRef.Name, receiver.Spec.Tenant, receiver.TargetNamespace())
 }
 
 func (r *webhookReceiverSyncReconciler) requeueAfter(uid types.UID, now time.Time) time.Duration {

@@ -99,11 +99,25 @@ type AssociateSpec struct {
 	Updated string `json:"updated,omitempty"`
 }
 
-// ProvisionedObject names one object that a ProvisioningPolicy created for an Associate.
+// PolicyKind is the kind of policy that made a status entry.
+// +kubebuilder:validation:Enum=ProvisioningPolicy;ClusterProvisioningPolicy
+type PolicyKind string
+
+const (
+	PolicyKindNamespaced PolicyKind = "ProvisioningPolicy"
+	PolicyKindCluster    PolicyKind = "ClusterProvisioningPolicy"
+)
+
+// ProvisionedObject names one object that a policy created for an Associate.
 type ProvisionedObject struct {
-	// policy is the name of the ProvisioningPolicy (in the Associate's namespace) that made the object.
+	// policy is the name of the policy that made the object: a ProvisioningPolicy of the
+	// Associate's namespace, or the ClusterProvisioningPolicy that policyKind names.
 	// +required
 	Policy string `json:"policy"`
+	// policyKind is ClusterProvisioningPolicy for a cluster policy's object; absent (or
+	// ProvisioningPolicy) for a ProvisioningPolicy's.
+	// +optional
+	PolicyKind PolicyKind `json:"policyKind,omitempty"`
 	// apiVersion of the object, for example `v1`.
 	// +required
 	APIVersion string `json:"apiVersion"`
@@ -120,9 +134,13 @@ type ProvisionedObject struct {
 
 // ActionStatus records the last outcome of one HTTP action of a policy for this Associate.
 type ActionStatus struct {
-	// policy is the name of the ProvisioningPolicy that owns the action.
+	// policy is the name of the policy that owns the action.
 	// +required
 	Policy string `json:"policy"`
+	// policyKind is ClusterProvisioningPolicy for a cluster policy's action; absent (or
+	// ProvisioningPolicy) for a ProvisioningPolicy's.
+	// +optional
+	PolicyKind PolicyKind `json:"policyKind,omitempty"`
 	// name is the action's name within the policy (spec.http[].name).
 	// +required
 	Name string `json:"name"`
@@ -147,7 +165,7 @@ type AssociateStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: `Ready` is True when every ProvisioningPolicy that matches the Associate is applied.
+	// conditions: `Ready` is True when every policy that matches the Associate is applied.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -17,34 +17,46 @@ const (
 
 // ResourceTemplate renders one Kubernetes object.
 type ResourceTemplate struct {
-	// template is a Go text/template (with the Sprig functions) that renders one Kubernetes
+	// template is a Go text/template that renders one Kubernetes
 	// object as YAML or JSON. It sees `.Associate` (the whole object), `.PersonID`,
 	// `.AssociateID`, `.Tenant`, `.Namespace` and `.Action` (provision, update or deprovision).
-	// An object without a namespace is put in the policy's namespace, unless its kind is
-	// cluster-scoped.
+	// An object without a namespace is put in the policy's namespace (a
+	// ClusterProvisioningPolicy's: the Associate's), unless its kind is cluster-scoped.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=65536
 	Template string `json:"template"`
 }
 
-// SecretKeyReference names one key of a Secret in the same namespace.
+// SecretKeyReference names one key of a Secret in the policy's namespace.
 type SecretKeyReference struct {
 	// name of the Secret.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
-	// key in the Secret whose value is the signing secret.
+	// key in the Secret whose value is used.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Key string `json:"key"`
 }
 
-// HTTPAction is a call made when an Associate starts matching (provision), changes while it
-// matches (update) and stops matching or is deleted (deprovision).
-type HTTPAction struct {
+// HeaderFromSecret sets one request header to the value of a Secret's key.
+type HeaderFromSecret struct {
+	// name of the header, for example `Authorization`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`
+	Name string `json:"name"`
+	// secretKeyRef names the Secret (in the policy's namespace) and key holding the value.
+	// +required
+	SecretKeyRef SecretKeyReference `json:"secretKeyRef"`
+}
+
+// HTTPCall is what an HTTP action calls, shared by both policy kinds.
+type HTTPCall struct {
 	// name identifies the action within the policy and in the Associate's status.actions.
 	// +required
 	// +kubebuilder:validation:MinLength=1
@@ -64,33 +76,48 @@ type HTTPAction struct {
 	// +kubebuilder:validation:Enum=POST;PUT;PATCH;DELETE
 	Method string `json:"method,omitempty"`
 
-	// headers added to the call.
+	// headers added to the call. Put tokens in headersFrom, not here: a policy's spec is
+	// readable by everyone who can read the policy.
 	// +optional
 	Headers map[string]string `json:"headers,omitempty"`
 
-	// bodyTemplate is a Go text/template (with the Sprig functions) for the request body; it
-	// sees the same data as the resource templates, `.Action` included. Empty sends no body.
+	// bodyTemplate is a Go text/template for the request body; it sees the same data as
+	// the resource templates, `.Action` included. Empty sends no body.
 	// +optional
 	// +kubebuilder:validation:MaxLength=65536
 	BodyTemplate string `json:"bodyTemplate,omitempty"`
-
-	// signingSecretRef, when set, signs the body the way SuperOffice does: the header
-	// `X-Signature` carries base64(HMAC-SHA256(secret, body)).
-	// +optional
-	SigningSecretRef *SecretKeyReference `json:"signingSecretRef,omitempty"`
 
 	// timeoutSeconds bounds one call.
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=300
+	// +kubebuilder:validation:Maximum=30
 	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
 }
 
-// ProvisioningPolicySpec says which Associates of the policy's namespace it applies to,
-// and what it provisions for each.
-// +kubebuilder:validation:XValidation:rule="(has(self.resources) && size(self.resources) > 0) || (has(self.http) && size(self.http) > 0)",message="a policy needs at least one of spec.resources and spec.http"
-type ProvisioningPolicySpec struct {
+// HTTPAction is a call made when an Associate starts matching (provision), changes while it
+// matches (update) and stops matching or is deleted (deprovision).
+type HTTPAction struct {
+	HTTPCall `json:",inline"`
+
+	// signingSecretRef, when set, signs the body the way SuperOffice does: the header
+	// `X-Signature` carries base64(HMAC-SHA256(secret, body)). The Secret is in the
+	// policy's namespace.
+	// +optional
+	SigningSecretRef *SecretKeyReference `json:"signingSecretRef,omitempty"`
+
+	// headersFrom sets headers from Secrets in the policy's namespace, so that tokens
+	// need not sit in the policy's spec.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	HeadersFrom []HeaderFromSecret `json:"headersFrom,omitempty"`
+}
+
+// PolicyTemplate is what both policy kinds share: which Associates they apply to and the
+// objects they provision.
+type PolicyTemplate struct {
 	// associateSelector limits the policy to Associates with matching labels; empty or
 	// absent selects all (the `tenant`, `associate-id`, `person-id` and `receiver` labels
 	// are kept on every Associate).
@@ -113,18 +140,14 @@ type ProvisioningPolicySpec struct {
 
 	// resources are the objects to provision per matching Associate, applied with
 	// server-side apply. Objects that render to the same name are shared, and are removed
-	// only when the last Associate that needs them stops matching.
+	// only when the last Associate that needs them stops matching. Each applied object is
+	// labelled `app.kubernetes.io/managed-by: associate-operator` and annotated with
+	// `superoffice.assocsync.io/policy`; an existing object without them, or made by another
+	// policy, is never changed or deleted.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	// +listType=atomic
 	Resources []ResourceTemplate `json:"resources,omitempty"`
-
-	// http are the calls to make on provision, update and deprovision.
-	// +optional
-	// +kubebuilder:validation:MaxItems=16
-	// +listType=map
-	// +listMapKey=name
-	HTTP []HTTPAction `json:"http,omitempty"`
 
 	// deletionPolicy says what happens to provisioned objects when an Associate stops
 	// matching or is deleted: Delete removes them, Retain keeps them without ownerReferences.
@@ -133,13 +156,30 @@ type ProvisioningPolicySpec struct {
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
+// ProvisioningPolicySpec says which Associates of the policy's namespace it applies to,
+// and what it provisions for each. It renders only namespaced objects of the kinds the
+// operator allows namespaces (--namespaced-policy-kinds) in its own namespace, and
+// RoleBindings only to the roles of --allowed-role-refs.
+// +kubebuilder:validation:XValidation:rule="(has(self.resources) && size(self.resources) > 0) || (has(self.http) && size(self.http) > 0)",message="a policy needs at least one of spec.resources and spec.http"
+type ProvisioningPolicySpec struct {
+	PolicyTemplate `json:",inline"`
+
+	// http are the calls to make on provision, update and deprovision.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	HTTP []HTTPAction `json:"http,omitempty"`
+}
+
 // ProvisioningPolicyStatus is what the operator observed of a policy.
 type ProvisioningPolicyStatus struct {
 	// observedGeneration is the metadata.generation that the status reflects.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: `Ready` is True when every template parses and renders.
+	// conditions: `Ready` is True when every template parses and renders, and (for a
+	// ProvisioningPolicy) renders only what its namespace may have.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

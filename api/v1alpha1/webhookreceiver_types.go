@@ -112,7 +112,11 @@ type WebhookReceiverSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	Tenant string `json:"tenant,omitempty"`
 
-	// targetNamespace is where the receiver's Associates live; defaults to the receiver's namespace.
+	// targetNamespace is where the receiver's Associates live; defaults to the receiver's
+	// namespace. Another namespace is honoured only when that Namespace allows receivers of
+	// this one's namespace in its annotation
+	// `superoffice.assocsync.io/allowed-receiver-namespaces` (comma-separated, `*` for any);
+	// otherwise the receiver is not Ready (TargetNamespaceNotAllowed) and writes nothing.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	TargetNamespace string `json:"targetNamespace,omitempty"`
@@ -187,7 +191,8 @@ type WebhookReceiverStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: `Ready` (the Secret and at least one key exist), and with spec.api and
+	// conditions: `Ready` (the Secret and at least one key exist, and the target namespace
+	// allows the receiver), and with spec.api and
 	// spec.registration, `Synced` and `Registered`.
 	// +optional
 	// +listType=map

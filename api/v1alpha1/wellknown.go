@@ -26,6 +26,11 @@ const (
 	// AnnotationAllowedReceiverNamespaces on a Namespace lists (comma-separated, `*` for
 	// any) the namespaces whose WebhookReceivers may write Associates into it.
 	AnnotationAllowedReceiverNamespaces = "superoffice.assocsync.io/allowed-receiver-namespaces"
+	// AnnotationSkipDeprovision ("true") on an Associate lets its finalizer go without
+	// deprovisioning what its namespace's ProvisioningPolicies made: their objects are
+	// released (ownerReferences removed), not deleted, and their HTTP calls are not made.
+	// What ClusterProvisioningPolicies made is always deprovisioned.
+	AnnotationSkipDeprovision = "superoffice.assocsync.io/skip-deprovision"
 )
 
 // Markers on every object a policy applies: the operator never changes or deletes an

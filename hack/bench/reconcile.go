@@ -44,10 +44,10 @@ func benchReconcile(ctx context.Context, _ *testenv.Environment, cfg *rest.Confi
 	}
 	policy := &v1alpha1.ProvisioningPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "accounts", Namespace: viaOperator},
-		Spec: v1alpha1.ProvisioningPolicySpec{
+		Spec: v1alpha1.ProvisioningPolicySpec{PolicyTemplate: v1alpha1.PolicyTemplate{
 			Types:     []v1alpha1.AssociateType{v1alpha1.AssociateTypeEmployee},
 			Resources: []v1alpha1.ResourceTemplate{{Template: serviceAccountTemplate}},
-		},
+		}},
 	}
 	if err := admin.Create(ctx, policy); err != nil {
 		return err

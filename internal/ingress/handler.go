@@ -178,6 +178,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 	case errors.Is(err, mirror.ErrInvalid):
 		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)
 		return
+	case errors.Is(err, mirror.ErrConflict):
+		h.fail(w, d, http.StatusConflict, resultConflict, err, nil)
+		h.warnings.warn(rcv.receiver, "AssociateOwnedByAnotherReceiver",
+			"Refused a delivery for Associate %s: %v", d.associate, err)
+		return
 	case err != nil:
 		h.unavailable(w, d, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -46,8 +47,10 @@ func (f *fakeApplier) Apply(_ context.Context, obs mirror.Observation) (mirror.O
 }
 
 // receiverObjects: receivers "acc/so" (tenant Cust1234, Secret so-secret with key
-// "secret"), "acc/nosecret" (Secret missing), "acc/nokeys" (Secret without the key) and
-// "acc/small" (maxBodyBytes 1024).
+// "secret"), "acc/nosecret" (Secret missing), "acc/nokeys" (Secret without the key),
+// "acc/small" (maxBodyBytes 1024), "acc/anytenant" (no tenant, target namespace people,
+// which allows acc), "acc/intruder" (target namespace closed, which does not allow acc)
+// and "acc/nowhere" (a target namespace that does not exist).
 func receiverObjects() []client.Object {
 	receiver := func(name, secret string, mutate func(*superofficev1alpha1.WebhookReceiver)) *superofficev1alpha1.WebhookReceiver {
 		r := &superofficev1alpha1.WebhookReceiver{
@@ -72,6 +75,12 @@ func receiverObjects() []client.Object {
 			r.Spec.Tenant = ""
 			r.Spec.TargetNamespace = "people"
 		}),
+		receiver("intruder", "so-secret", func(r *superofficev1alpha1.WebhookReceiver) { r.Spec.TargetNamespace = "closed" }),
+		receiver("nowhere", "so-secret", func(r *superofficev1alpha1.WebhookReceiver) { r.Spec.TargetNamespace = "missing" }),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "people",
+			Annotations: map[string]string{superofficev1alpha1.AnnotationAllowedReceiverNamespaces: "crm, acc"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "closed",
+			Annotations: map[string]string{superofficev1alpha1.AnnotationAllowedReceiverNamespaces: "crm"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "acc", Name: "so-secret"}, Data: map[string][]byte{"secret": []byte(testSecret)}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "acc", Name: "other-secret"}, Data: map[string][]byte{"other": []byte("x")}},
 	}
@@ -243,6 +252,16 @@ func TestHandlerAnswersEveryRowOfTheContract(t *testing.T) {
 				return signedRequest("/webhooks/acc/anytenant", withField(t, "ContextIdentifier", strings.Repeat("t", 60)), testSecret)
 			},
 			applier: &fakeApplier{}, wantCode: 400},
+		{name: "a receiver whose target namespace does not allow it is 404",
+			request: func() *http.Request { return signedRequest("/webhooks/acc/intruder", created, testSecret) },
+			applier: &fakeApplier{}, wantCode: 404},
+		{name: "a receiver whose target namespace does not exist is 404",
+			request: func() *http.Request { return signedRequest("/webhooks/acc/nowhere", created, testSecret) },
+			applier: &fakeApplier{}, wantCode: 404},
+		{name: "an Associate another receiver owns is 409",
+			request:  func() *http.Request { return signedRequest("/webhooks/acc/so", created, testSecret) },
+			applier:  &fakeApplier{err: fmt.Errorf("%w: Associate acc/cust1234-141424 is written by receiver other/so", mirror.ErrConflict)},
+			wantCode: 409, wantApply: true},
 		{name: "GET is 405",
 			request: func() *http.Request { return httptest.NewRequest(http.MethodGet, "/webhooks/acc/so", nil) },
 			applier: &fakeApplier{}, wantCode: 405},

@@ -38,6 +38,7 @@ type Options struct {
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // Add registers the webhook ingress with the manager: the HTTP server on every replica,
 // and the leader-elected collector of expired tombstones.
@@ -67,7 +68,7 @@ func Add(mgr manager.Manager, opts Options) error {
 	// replicas that run no controller; Start then waits for their sync before serving.
 	reads := []client.Object{
 		&superofficev1alpha1.WebhookReceiver{}, &superofficev1alpha1.Associate{},
-		&corev1.Secret{}, &corev1.ConfigMap{},
+		&corev1.Secret{}, &corev1.ConfigMap{}, &corev1.Namespace{},
 	}
 	for _, obj := range reads {
 		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {

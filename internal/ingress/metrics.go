@@ -17,6 +17,7 @@ const (
 	resultNotFound     = "not_found"
 	resultTooLarge     = "too_large"
 	resultMalformed    = "malformed"
+	resultConflict     = "conflict"
 	resultError        = "error"
 )
 

@@ -57,6 +57,16 @@ func lookupReceiver(ctx context.Context, reader client.Reader, key types.Namespa
 	if receiver.DeletionTimestamp != nil {
 		return nil, errNotReady{fmt.Sprintf("receiver %s is being deleted", key)}
 	}
+	if target := receiver.TargetNamespace(); target != receiver.Namespace {
+		var ns corev1.Namespace
+		err := reader.Get(ctx, types.NamespacedName{Name: target}, &ns)
+		if client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		if err != nil || !receiver.TargetAllowed(ns.Annotations) {
+			return nil, errNotReady{fmt.Sprintf("receiver %s: namespace %s does not allow receivers of namespace %s", key, target, key.Namespace)}
+		}
+	}
 	var secret corev1.Secret
 	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: receiver.Spec.SecretRef.Name}
 	if err := reader.Get(ctx, secretKey, &secret); err != nil {
@@ -79,14 +89,6 @@ func (r *readyReceiver) maxBodyBytes() int64 {
 	return defaultMaxBodyBytes
 }
 
-// targetNamespace is where the receiver's Associates live.
-func (r *readyReceiver) targetNamespace() string {
-	if r.receiver.Spec.TargetNamespace != "" {
-		return r.receiver.Spec.TargetNamespace
-	}
-	return r.receiver.Namespace
-}
-
 // tenantOf is the tenant an event belongs to: its ContextIdentifier, else the receiver's
 // tenant, else Default.
 func (r *readyReceiver) tenantOf(ev *Event) string {
@@ -104,7 +106,7 @@ func (r *readyReceiver) tenantOf(ev *Event) string {
 func (r *readyReceiver) observation(key types.NamespacedName, ev *Event) mirror.Observation {
 	return mirror.Observation{
 		Receiver:    key,
-		Namespace:   r.targetNamespace(),
+		Namespace:   r.receiver.TargetNamespace(),
 		Tenant:      r.tenantOf(ev),
 		AssociateID: int64(*ev.PrimaryKey),
 		EventID:     ev.EventID,

@@ -107,6 +107,9 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 		case err != nil:
 			return "", err
 		}
+		if err := m.refuseForeign(ctx, &existing, obs.Receiver); err != nil {
+			return "", err
+		}
 		if result, done := decide(&existing, obs); done {
 			return result, nil
 		}
@@ -161,6 +164,7 @@ func desiredAssociate(existing *superofficev1alpha1.Associate, key types.Namespa
 	a.Labels[superofficev1alpha1.LabelPersonID] = strconv.FormatInt(a.Spec.PersonID, 10)
 	if obs.Receiver.Name != "" {
 		a.Labels[superofficev1alpha1.LabelReceiver] = obs.Receiver.Name
+		a.Labels[superofficev1alpha1.LabelReceiverNamespace] = obs.Receiver.Namespace
 	}
 	if a.Annotations == nil {
 		a.Annotations = map[string]string{}

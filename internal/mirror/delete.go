@@ -35,6 +35,9 @@ func (m *Mirror) delete(ctx context.Context, key types.NamespacedName, obs Obser
 		return Duplicate, nil
 	}
 	if existing != nil {
+		if err := m.refuseForeign(ctx, existing, obs.Receiver); err != nil {
+			return "", err
+		}
 		if result, done := decide(existing, obs); done {
 			return result, nil
 		}
@@ -52,6 +55,9 @@ func (m *Mirror) delete(ctx context.Context, key types.NamespacedName, obs Obser
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if existing == nil {
 			return Applied, nil
+		}
+		if err := m.refuseForeign(ctx, existing, obs.Receiver); err != nil {
+			return "", err
 		}
 		if result, done := decide(existing, obs); done {
 			return result, nil

@@ -58,7 +58,8 @@ type Fields struct {
 
 // Observation is one fact about one associate of one tenant.
 type Observation struct {
-	// Receiver is the WebhookReceiver it came through; its name labels the Associate.
+	// Receiver is the WebhookReceiver it came through; its name and namespace label the
+	// Associate, and an Associate another existing receiver labels is not changed (ErrConflict).
 	Receiver types.NamespacedName
 	// Namespace is where the Associate lives.
 	Namespace string

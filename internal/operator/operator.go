@@ -7,6 +7,7 @@ package operator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -42,6 +43,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxConcurrentReconciles is how many objects each reconciler works on at once.
 	MaxConcurrentReconciles int
+	// NamespacedPolicyKinds and AllowedRoleRefs confine ProvisioningPolicies
+	// (--namespaced-policy-kinds, --allowed-role-refs).
+	NamespacedPolicyKinds string
+	AllowedRoleRefs       string
 }
 
 // DefaultOptions are the flags' defaults.
@@ -52,6 +57,8 @@ func DefaultOptions() Options {
 		WebhookBindAddress:      ":8082",
 		TombstoneTTL:            72 * time.Hour,
 		MaxConcurrentReconciles: 4,
+		NamespacedPolicyKinds:   controllers.DefaultNamespacedPolicyKinds,
+		AllowedRoleRefs:         controllers.DefaultAllowedRoleRefs,
 	}
 }
 
@@ -65,6 +72,10 @@ func NewScheme() *runtime.Scheme {
 
 // New builds the manager with the ingress and every reconciler registered.
 func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
+	tenancy, err := opts.tenancy()
+	if err != nil {
+		return nil, err
+	}
 	metricsOptions := metricsserver.Options{BindAddress: opts.MetricsBindAddress, SecureServing: opts.SecureMetrics}
 	if opts.SecureMetrics {
 		metricsOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
@@ -89,7 +100,7 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := controllers.Setup(mgr, controllers.Options{TombstoneTTL: opts.TombstoneTTL}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{TombstoneTTL: opts.TombstoneTTL, Tenancy: &tenancy}); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -101,6 +112,19 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// tenancy parses the flags that confine ProvisioningPolicies.
+func (o Options) tenancy() (controllers.Tenancy, error) {
+	kinds, err := controllers.ParseNamespacedKinds(o.NamespacedPolicyKinds)
+	if err != nil {
+		return controllers.Tenancy{}, fmt.Errorf("--namespaced-policy-kinds: %w", err)
+	}
+	refs, err := controllers.ParseAllowedRoleRefs(o.AllowedRoleRefs)
+	if err != nil {
+		return controllers.Tenancy{}, fmt.Errorf("--allowed-role-refs: %w", err)
+	}
+	return controllers.Tenancy{NamespacedKinds: kinds, AllowedRoleRefs: refs}, nil
 }
 
 // cacheSynced is a readiness check that passes once the manager's informers have synced.

@@ -54,7 +54,7 @@ func setupPolicy(t *testing.T, ns string) {
 	t.Helper()
 	policy := &superofficev1alpha1.ProvisioningPolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "person-accounts"},
-		Spec: superofficev1alpha1.ProvisioningPolicySpec{
+		Spec: superofficev1alpha1.ProvisioningPolicySpec{PolicyTemplate: superofficev1alpha1.PolicyTemplate{
 			Types: []superofficev1alpha1.AssociateType{"Employee"},
 			Resources: []superofficev1alpha1.ResourceTemplate{{Template: `apiVersion: v1
 kind: ServiceAccount
@@ -62,7 +62,7 @@ metadata:
   name: person-{{ .PersonID }}
   namespace: {{ .Namespace }}
 `}},
-		},
+		}},
 	}
 	if err := k8s.Create(context.Background(), policy); err != nil {
 		t.Fatal(err)
