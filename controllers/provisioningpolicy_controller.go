@@ -51,8 +51,10 @@ var namespacedPolicyOps = policyKindOps[*superofficev1alpha1.ProvisioningPolicy]
 }
 
 var clusterPolicyOps = policyKindOps[*superofficev1alpha1.ClusterProvisioningPolicy]{
-	kind:     superofficev1alpha1.PolicyKindCluster,
-	newEmpty: func() *superofficev1alpha1.ClusterProvisioningPolicy { return &superofficev1alpha1.ClusterProvisioningPolicy{} },
+	kind: superofficev1alpha1.PolicyKindCluster,
+	newEmpty: func() *superofficev1alpha1.ClusterProvisioningPolicy {
+		return &superofficev1alpha1.ClusterProvisioningPolicy{}
+	},
 	toPolicy: clusterPolicy,
 	status: func(p *superofficev1alpha1.ClusterProvisioningPolicy) *superofficev1alpha1.ProvisioningPolicyStatus {
 		return &p.Status
