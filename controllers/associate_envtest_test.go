@@ -140,6 +140,20 @@ func TestAssociateReconciler(t *testing.T) {
 	t.Run("a bad template is reported and not fatal", s.badTemplate)
 	t.Run("a provisioned object deleted by hand is repaired, and the check writes nothing otherwise", s.driftRepaired)
 	t.Run("a finalizer patch from a stale copy keeps another controller's finalizer", s.staleFinalizerPatch)
+
+	// Tenancy: what a namespace's policy may not do (tenancy_envtest_test.go).
+	t.Run("a ProvisioningPolicy's RoleBinding into kube-system is refused", s.roleBindingIntoKubeSystemRefused)
+	t.Run("a namespace taken from the Associate's data is checked at render time", s.namespaceFromAssociateDataRefused)
+	t.Run("a ProvisioningPolicy's cluster-scoped object is refused", s.clusterScopedRefused)
+	t.Run("a RoleBinding to a role outside --allowed-role-refs is refused", s.roleRefOutsideTheAllowListRefused)
+	t.Run("a kind outside --namespaced-policy-kinds is refused", s.kindOutsideTheAllowListRefused)
+	t.Run("a pre-existing object is neither adopted nor deleted", s.preExistingObjectNotAdopted)
+	t.Run("status entries the operator did not write delete nothing", s.forgedStatusDeletesNothing)
+	t.Run("a tenant's policy leaves a cluster policy's object alone", s.anotherPoliciesObjectUntouched)
+	t.Run("objects applied before the markers are marked on upgrade, not conflicts", s.upgradeMarksObjectsAppliedBeforeTheMarkers)
+	t.Run("skip-deprovision keeps only what the namespace's policies made", s.skipDeprovisionKeepsOnlyTheNamespacesObjects)
+	t.Run("a ClusterProvisioningPolicy provisions across namespaces and cluster-wide", s.clusterPolicyProvisionsAcrossNamespaces)
+	t.Run("a cluster policy's object shared across namespaces stays until the last Associate", s.clusterPolicySharesAcrossNamespaces)
 }
 
 func (s *suite) namespace(t *testing.T, name string) string {
