@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -45,4 +46,19 @@ func (e *Environment) UserKubeconfig(t testing.TB, user envtest.User, server str
 		t.Fatal(err)
 	}
 	return path
+}
+
+// UserClient is a client authenticated as user (a client certificate), for tests that
+// act as someone other than the admin.
+func (e *Environment) UserClient(t testing.TB, user envtest.User) client.Client {
+	t.Helper()
+	added, err := e.Env.AddUser(user, nil)
+	if err != nil {
+		t.Fatalf("adding user %s: %v", user.Name, err)
+	}
+	c, err := client.New(added.Config(), client.Options{Scheme: Scheme()})
+	if err != nil {
+		t.Fatalf("client for %s: %v", user.Name, err)
+	}
+	return c
 }

@@ -122,6 +122,7 @@ func TestChartDefaultInstallRendersTheOperatorWithoutHooksOrWildcards(t *testing
 		"CustomResourceDefinition/associates.superoffice.assocsync.io",
 		"CustomResourceDefinition/webhookreceivers.superoffice.assocsync.io",
 		"CustomResourceDefinition/provisioningpolicies.superoffice.assocsync.io",
+		"CustomResourceDefinition/clusterprovisioningpolicies.superoffice.assocsync.io",
 		"ServiceAccount/" + releaseName,
 		"ClusterRole/" + releaseName,
 		"ClusterRoleBinding/" + releaseName,
@@ -170,6 +171,8 @@ func TestChartDefaultInstallRendersTheOperatorWithoutHooksOrWildcards(t *testing
 		"--leader-elect", "--leader-election-namespace=" + releaseNamespace,
 		"--webhook-bind-address=:8082", "--metrics-bind-address=:8080",
 		"--health-probe-bind-address=:8081", "--tombstone-ttl=72h",
+		"--allowed-role-refs=ClusterRole/view",
+		"--namespaced-policy-kinds=ServiceAccount,ConfigMap,RoleBinding.rbac.authorization.k8s.io",
 	} {
 		if !slices.Contains(args, want) {
 			t.Errorf("manager args %v lack %s", args, want)
@@ -407,5 +410,63 @@ func TestChartCopiesOfGeneratedManifestsAreCurrent(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs from %s: run `make manifests`", chartCopy, source)
 		}
+	}
+}
+
+// bindRules are the resourceNames the ClusterRole may bind, by resource (clusterroles, roles).
+func bindRules(t *testing.T, objects []*unstructured.Unstructured) map[string][]string {
+	t.Helper()
+	role := byKind(objects)["ClusterRole/"+releaseName]
+	if role == nil {
+		t.Fatalf("no ClusterRole %s rendered", releaseName)
+	}
+	bound := map[string][]string{}
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, rule := range rules {
+		r := rule.(map[string]any)
+		verbs, _, _ := unstructured.NestedStringSlice(r, "verbs")
+		if !slices.Contains(verbs, "bind") {
+			continue
+		}
+		resources, _, _ := unstructured.NestedStringSlice(r, "resources")
+		names, _, _ := unstructured.NestedStringSlice(r, "resourceNames")
+		if len(names) == 0 {
+			t.Errorf("a bind rule without resourceNames lets the operator bind any role: %v", r)
+		}
+		for _, resource := range resources {
+			bound[resource] = append(bound[resource], names...)
+		}
+	}
+	return bound
+}
+
+// The operator may bind exactly the roles that namespaced policies may reference, and the
+// flags carry the same lists as the values.
+func TestChartBindsExactlyTheAllowedRoleRefs(t *testing.T) {
+	objects, err := helmTemplate(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bindRules(t, objects); !slices.Equal(got["clusterroles"], []string{"view"}) || len(got["roles"]) > 0 {
+		t.Errorf("by default the operator may bind ClusterRole view only, got %v", got)
+	}
+	objects, err = helmTemplate(t, "--set-json", `provisioning.allowedRoleRefs=["ClusterRole/view","ClusterRole/crm-reader","Role/team-reader"]`,
+		"--set-json", `provisioning.namespacedKinds=["ServiceAccount","RoleBinding.rbac.authorization.k8s.io"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bindRules(t, objects)
+	if !slices.Equal(got["clusterroles"], []string{"view", "crm-reader"}) || !slices.Equal(got["roles"], []string{"team-reader"}) {
+		t.Errorf("bind resourceNames = %v, want clusterroles [view crm-reader] and roles [team-reader]", got)
+	}
+	args := managerArgs(t, objects)
+	for _, want := range []string{"--allowed-role-refs=ClusterRole/view,ClusterRole/crm-reader,Role/team-reader",
+		"--namespaced-policy-kinds=ServiceAccount,RoleBinding.rbac.authorization.k8s.io"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("manager args %v lack %s", args, want)
+		}
+	}
+	if _, err := helmTemplate(t, "--set-json", `provisioning.allowedRoleRefs=["view"]`); err == nil {
+		t.Error("values.schema.json must refuse an allowedRoleRefs entry that is not ClusterRole/<name> or Role/<name>")
 	}
 }

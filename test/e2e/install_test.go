@@ -40,6 +40,7 @@ var crdNames = []string{
 	"associates.superoffice.assocsync.io",
 	"webhookreceivers.superoffice.assocsync.io",
 	"provisioningpolicies.superoffice.assocsync.io",
+	"clusterprovisioningpolicies.superoffice.assocsync.io",
 }
 
 // The chart installs on a bare control plane, its ServiceAccount's RBAC is enough for the
