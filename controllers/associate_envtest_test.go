@@ -154,6 +154,7 @@ func TestAssociateReconciler(t *testing.T) {
 	t.Run("skip-deprovision keeps only what the namespace's policies made", s.skipDeprovisionKeepsOnlyTheNamespacesObjects)
 	t.Run("a ClusterProvisioningPolicy provisions across namespaces and cluster-wide", s.clusterPolicyProvisionsAcrossNamespaces)
 	t.Run("a cluster policy's object shared across namespaces stays until the last Associate", s.clusterPolicySharesAcrossNamespaces)
+	t.Run("kstatus reads every kind as InProgress, Current or Failed", s.kstatusForEveryKind)
 }
 
 func (s *suite) namespace(t *testing.T, name string) string {

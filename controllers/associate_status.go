@@ -66,12 +66,21 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 		if setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionFalse, reason, message) {
 			r.Recorder.Eventf(assoc, nil, corev1.EventTypeWarning, reason, "Provision", "%s", truncateMessage(message))
 		}
+		// The workqueue retries what a retry can fix; the rest waits for the policy's author.
+		if len(retryable) == len(failures) {
+			setProgress(&assoc.Status.Conditions, assoc.Generation, progressReconciling, reason, message)
+		} else {
+			setProgress(&assoc.Status.Conditions, assoc.Generation, progressStalled, reason, message)
+		}
 	case len(matched) == 0:
 		setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonNoPolicyMatched,
 			fmt.Sprintf("no ProvisioningPolicy in namespace %s and no ClusterProvisioningPolicy applies to this Associate", assoc.Namespace))
 	default:
 		setCondition(&assoc.Status.Conditions, assoc.Generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonProvisioned,
 			fmt.Sprintf("applied %s", strings.Join(matched, ", ")))
+	}
+	if len(failures) == 0 {
+		setProgress(&assoc.Status.Conditions, assoc.Generation, progressDone, "", "")
 	}
 	return errors.Join(retryable...)
 }

@@ -3,6 +3,8 @@ package controllers
 import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 )
 
 // setCondition is the one way conditions are written: it always stamps the object's
@@ -17,6 +19,37 @@ func setCondition(conditions *[]metav1.Condition, generation int64, conditionTyp
 		Reason:             reason,
 		Message:            truncateMessage(message),
 	})
+}
+
+// progress is what kstatus-based tools (Flux, Helm's --wait, cli-utils) read besides
+// observedGeneration: whether the operator is still retrying, or stuck until someone acts.
+type progress int
+
+const (
+	progressDone progress = iota
+	progressReconciling
+	progressStalled
+)
+
+// setProgress sets Reconciling or Stalled (True, with the reason and message of what holds
+// the object up) and removes the other; done removes both, as they are abnormal-true
+// conditions. It reports whether anything changed.
+func setProgress(conditions *[]metav1.Condition, generation int64, p progress, reason, message string) bool {
+	set, drop := "", []string{superofficev1alpha1.ConditionReconciling, superofficev1alpha1.ConditionStalled}
+	switch p {
+	case progressReconciling:
+		set, drop = superofficev1alpha1.ConditionReconciling, drop[1:]
+	case progressStalled:
+		set, drop = superofficev1alpha1.ConditionStalled, drop[:1]
+	}
+	changed := false
+	for _, conditionType := range drop {
+		changed = meta.RemoveStatusCondition(conditions, conditionType) || changed
+	}
+	if set != "" {
+		changed = setCondition(conditions, generation, set, metav1.ConditionTrue, reason, message) || changed
+	}
+	return changed
 }
 
 // truncateMessage keeps a condition message under the API's 32768-byte limit.

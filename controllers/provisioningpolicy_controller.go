@@ -124,9 +124,12 @@ func (r *policyReconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (
 		if setCondition(&status.Conditions, p.generation, superofficev1alpha1.ConditionReady, metav1.ConditionFalse, reason, err.Error()) {
 			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Validate", "%s", truncateMessage(err.Error()))
 		}
+		// Only an edit of the policy can fix what check finds.
+		setProgress(&status.Conditions, p.generation, progressStalled, reason, err.Error())
 	} else {
 		setCondition(&status.Conditions, p.generation, superofficev1alpha1.ConditionReady, metav1.ConditionTrue, superofficev1alpha1.ReasonTemplatesRendered,
 			"every template parses and renders against a sample Associate")
+		setProgress(&status.Conditions, p.generation, progressDone, "", "")
 	}
 
 	matched, err := r.countMatched(ctx, p)

@@ -6,11 +6,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -56,8 +58,10 @@ func setupWebhookReceiverReconciler(mgr ctrl.Manager, _ Options) error {
 	r := &webhookReceiverReconciler{client: mgr.GetClient()}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webhookreceiver").
-		// Status-only updates (lastDeliveryTime, our own writes) do not need a reconcile.
-		For(&superofficev1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Status-only updates (lastDeliveryTime, our own writes) do not need a reconcile,
+		// but the sync controller's conditions decide Reconciling and Stalled.
+		For(&superofficev1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, syncConditionsChanged{}))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret)).
 		// The target namespace's annotation allows or refuses a receiver of another namespace.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.receiversTargeting),
@@ -105,6 +109,8 @@ func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	before := receiver.DeepCopy()
 	changed := setCondition(&receiver.Status.Conditions, receiver.Generation, superofficev1alpha1.ConditionReady, status, reason, message)
+	stage, why, detail := receiverProgress(receiver.Status.Conditions)
+	changed = setProgress(&receiver.Status.Conditions, receiver.Generation, stage, why, detail) || changed
 	path := receiver.WebhookPath()
 	changed = changed || receiver.Status.WebhookPath != path || receiver.Status.ObservedGeneration != receiver.Generation
 	if !changed {
@@ -163,4 +169,47 @@ func targetAllowed(ctx context.Context, reader client.Reader, receiver *superoff
 			target, receiver.Namespace, superofficev1alpha1.AnnotationAllowedReceiverNamespaces, receiver.Namespace), nil
 	}
 	return true, "", nil
+}
+
+// receiverProgress is kstatus's view of a receiver from its conditions: Stalled while it
+// is not Ready, or while a resync or registration waits for someone to act (credentials,
+// a mass deletion to allow, a webhook SuperOffice stopped); Reconciling while the first
+// resync is pending or a failed resync or registration is retried.
+func receiverProgress(conditions []metav1.Condition) (progress, string, string) {
+	if ready := meta.FindStatusCondition(conditions, superofficev1alpha1.ConditionReady); ready != nil && ready.Status != metav1.ConditionTrue {
+		return progressStalled, ready.Reason, ready.Message
+	}
+	for _, conditionType := range []string{superofficev1alpha1.ConditionSynced, superofficev1alpha1.ConditionRegistered} {
+		c := meta.FindStatusCondition(conditions, conditionType)
+		switch {
+		case c == nil || c.Status == metav1.ConditionTrue:
+			continue
+		case c.Status == metav1.ConditionUnknown,
+			c.Reason == superofficev1alpha1.ReasonResyncFailed, c.Reason == superofficev1alpha1.ReasonRegistrationFailed:
+			return progressReconciling, c.Reason, c.Message
+		default:
+			return progressStalled, c.Reason, c.Message
+		}
+	}
+	return progressDone, "", ""
+}
+
+// syncConditionsChanged passes updates that change a receiver's Synced or Registered.
+type syncConditionsChanged struct {
+	predicate.Funcs
+}
+
+func (syncConditionsChanged) Update(e event.UpdateEvent) bool {
+	old, okOld := e.ObjectOld.(*superofficev1alpha1.WebhookReceiver)
+	updated, okNew := e.ObjectNew.(*superofficev1alpha1.WebhookReceiver)
+	if !okOld || !okNew {
+		return false
+	}
+	for _, conditionType := range []string{superofficev1alpha1.ConditionSynced, superofficev1alpha1.ConditionRegistered} {
+		a, b := meta.FindStatusCondition(old.Status.Conditions, conditionType), meta.FindStatusCondition(updated.Status.Conditions, conditionType)
+		if (a == nil) != (b == nil) || (a != nil && (a.Status != b.Status || a.Reason != b.Reason || a.Message != b.Message)) {
+			return true
+		}
+	}
+	return false
 }

@@ -163,9 +163,12 @@ type ActionStatus struct {
 type AssociateStatus struct {
 	// observedGeneration is the metadata.generation that the reconciler last finished successfully.
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: `Ready` is True when every policy that matches the Associate is applied.
+	// conditions: `Ready` is True when every policy that matches the Associate is applied;
+	// `Reconciling` is True while a failure is retried, `Stalled` while only a change to a
+	// policy (or to what is in the way) can help (both absent otherwise, as kstatus reads them).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -206,6 +209,7 @@ type Associate struct {
 
 	// status is what the operator observed and provisioned.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status AssociateStatus `json:"status,omitempty"`
 }
 

@@ -99,6 +99,7 @@ type ClusterProvisioningPolicy struct {
 
 	// status is what the operator observed.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status ProvisioningPolicyStatus `json:"status,omitempty"`
 }
 

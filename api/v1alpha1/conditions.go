@@ -9,6 +9,13 @@ const (
 	ConditionSynced = "Synced"
 	// ConditionRegistered: a receiver's SuperOffice webhook is as configured (spec.registration).
 	ConditionRegistered = "Registered"
+
+	// ConditionReconciling (kstatus): True while the operator is still working towards
+	// Ready and retries by itself; absent otherwise.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled (kstatus): True when the operator cannot get further until someone
+	// changes the object or what it refers to; absent otherwise.
+	ConditionStalled = "Stalled"
 )
 
 // Reasons of an Associate's Ready condition, and of its Events.

@@ -176,10 +176,12 @@ type ProvisioningPolicySpec struct {
 type ProvisioningPolicyStatus struct {
 	// observedGeneration is the metadata.generation that the status reflects.
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: `Ready` is True when every template parses and renders, and (for a
-	// ProvisioningPolicy) renders only what its namespace may have.
+	// ProvisioningPolicy) renders only what its namespace may have; `Stalled` is True
+	// (kstatus) while it is not.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -212,6 +214,7 @@ type ProvisioningPolicy struct {
 
 	// status is what the operator observed.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status ProvisioningPolicyStatus `json:"status,omitempty"`
 }
 

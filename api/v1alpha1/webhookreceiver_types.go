@@ -189,10 +189,12 @@ type RegistrationStatus struct {
 type WebhookReceiverStatus struct {
 	// observedGeneration is the metadata.generation that the status reflects.
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: `Ready` (the Secret and at least one key exist, and the target namespace
-	// allows the receiver), and with spec.api and
+	// allows the receiver), `Reconciling` and `Stalled` (kstatus: a resync or registration
+	// being retried, or waiting for a fix), and with spec.api and
 	// spec.registration, `Synced` and `Registered`.
 	// +optional
 	// +listType=map
@@ -241,6 +243,7 @@ type WebhookReceiver struct {
 
 	// status is what the operator observed.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status WebhookReceiverStatus `json:"status,omitempty"`
 }
 
