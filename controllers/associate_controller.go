@@ -51,6 +51,8 @@ type AssociateReconciler struct {
 	// driftCheckInterval is how often provisioned objects are checked live and repaired
 	// (defaultDriftCheckInterval when zero).
 	driftCheckInterval time.Duration
+	// summaries sums up first provisions per policy in one Event; nil emits none.
+	summaries *provisionSummaries
 }
 
 func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
@@ -63,6 +65,10 @@ func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
 		scope:     objectScope{Mapper: mgr.GetRESTMapper(), Tenancy: opts.tenancy()},
 
 		driftCheckInterval: opts.DriftCheckInterval,
+		summaries:          newProvisionSummaries(mgr.GetEventRecorder("associate-controller"), opts.ProvisionSummaryInterval),
+	}
+	if err := mgr.Add(r.summaries); err != nil {
+		return err
 	}
 	return r.SetupWithManager(mgr)
 }

@@ -118,7 +118,7 @@ func TestAssociateReconciler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Setup(mgr, Options{DriftCheckInterval: testDriftCheckInterval}); err != nil {
+	if err := Setup(mgr, Options{DriftCheckInterval: testDriftCheckInterval, ProvisionSummaryInterval: testSummaryInterval}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := runManager(t, mgr)
@@ -155,6 +155,7 @@ func TestAssociateReconciler(t *testing.T) {
 	t.Run("a ClusterProvisioningPolicy provisions across namespaces and cluster-wide", s.clusterPolicyProvisionsAcrossNamespaces)
 	t.Run("a cluster policy's object shared across namespaces stays until the last Associate", s.clusterPolicySharesAcrossNamespaces)
 	t.Run("kstatus reads every kind as InProgress, Current or Failed", s.kstatusForEveryKind)
+	t.Run("first provisions are summed up per policy; changes and deprovisions keep their Events", s.firstProvisionsAreSummedUp)
 }
 
 func (s *suite) namespace(t *testing.T, name string) string {

@@ -24,8 +24,12 @@ type policyEntries struct {
 
 // policyStep is what one policy did for one Associate in one reconcile.
 type policyStep struct {
-	policy  policyID
+	policy policyID
+	// object is the policy, for the Event that sums up first provisions; nil once deleted.
+	object  *policy
 	matched bool
+	// first: the policy had provisioned nothing for the Associate before this step.
+	first bool
 	// after is what the status records for the policy once the step is done.
 	after    policyEntries
 	applied  []string // objects and calls newly provisioned, for the Event
@@ -126,7 +130,8 @@ func (r *AssociateReconciler) reconcileDelete(ctx context.Context, assoc *supero
 // this Associate, and what it applied before stays as it was.
 func (r *AssociateReconciler) provision(ctx context.Context, assoc *superofficev1alpha1.Associate,
 	p *policy, data templateData, before policyEntries) policyStep {
-	step := policyStep{policy: p.id, matched: true, after: before}
+	step := policyStep{policy: p.id, object: p, matched: true, after: before,
+		first: len(before.provisioned) == 0 && len(before.actions) == 0}
 	compiled := r.Templates.compile(p)
 	objects, err := compiled.renderResources(data)
 	if err != nil {

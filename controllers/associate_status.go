@@ -31,7 +31,11 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 	for _, step := range steps {
 		provisioned = append(provisioned, step.after.provisioned...)
 		actions = append(actions, step.after.actions...)
-		applied = append(applied, step.applied...)
+		if firstProvision(step) && r.summaries != nil {
+			r.summaries.add(step.object, assoc.Namespace+"/"+assoc.Name)
+		} else {
+			applied = append(applied, step.applied...)
+		}
 		release = append(release, step.released...)
 		if step.matched {
 			matched = append(matched, step.policy.describe())
@@ -83,6 +87,14 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 		setProgress(&assoc.Status.Conditions, assoc.Generation, progressDone, "", "")
 	}
 	return errors.Join(retryable...)
+}
+
+// firstProvision: a policy provisioned the Associate for the first time, completely. That
+// is routine and summed up on the policy (provision_events.go); what changes an
+// Associate's existing objects keeps its own Event.
+func firstProvision(step policyStep) bool {
+	return step.object != nil && step.failure == nil && len(step.applied) > 0 &&
+		len(step.released) == 0 && step.first
 }
 
 // patchStatus writes the status once per reconcile, only when it changed, and records

@@ -15,6 +15,9 @@ type Options struct {
 	// DriftCheckInterval is how often each Associate's provisioned objects are read back
 	// and re-applied when they drifted; zero means an hour.
 	DriftCheckInterval time.Duration
+	// ProvisionSummaryInterval is how often the Events that sum up first provisions per
+	// policy are emitted; zero means 30 s.
+	ProvisionSummaryInterval time.Duration
 	// Tenancy confines ProvisioningPolicies; nil means DefaultTenancy.
 	Tenancy *Tenancy
 
