@@ -379,36 +379,62 @@ func TestChartOptionalPartsFollowTheirValues(t *testing.T) {
 	}
 }
 
-// The chart reads the CRDs and the manager's generated ClusterRole from files/, copies of
-// what `make manifests` writes under config/: they must not drift.
-func TestChartCopiesOfGeneratedManifestsAreCurrent(t *testing.T) {
-	root := testenv.RepoRoot()
-	pairs := map[string]string{
-		filepath.Join(root, "config", "rbac", "role.yaml"): filepath.Join(chartDir(), "files", "manager-role.yaml"),
+// controllerGen is bin/controller-gen, or CONTROLLER_GEN.
+func controllerGen(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("CONTROLLER_GEN")
+	if path == "" {
+		path = filepath.Join(testenv.RepoRoot(), "bin", "controller-gen")
 	}
-	generated, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no controller-gen at %s (set CONTROLLER_GEN or run `make controller-gen`): %v", path, err)
+	}
+	return path
+}
+
+// The committed CRDs and ClusterRole, and the chart's copies of them, are what
+// controller-gen makes of the code now: generated afresh into a temporary directory, so
+// that the test fails on a stale commit even after `make test` regenerated the files.
+func TestCommittedManifestsAndTheChartsCopiesAreCurrent(t *testing.T) {
+	root := testenv.RepoRoot()
+	fresh := t.TempDir()
+	cmd := exec.Command(controllerGen(t), "rbac:roleName=manager-role", "crd",
+		"paths=./api/...", "paths=./controllers/...", "paths=./internal/...",
+		"output:crd:artifacts:config="+filepath.Join(fresh, "crd"), "output:rbac:artifacts:config="+filepath.Join(fresh, "rbac"))
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("controller-gen: %v\n%s", err, out)
+	}
+	pairs := map[string][]string{
+		filepath.Join(fresh, "rbac", "role.yaml"): {filepath.Join(root, "config", "rbac", "role.yaml"), filepath.Join(chartDir(), "files", "manager-role.yaml")},
+	}
+	generated, err := filepath.Glob(filepath.Join(fresh, "crd", "*.yaml"))
 	if err != nil || len(generated) == 0 {
-		t.Fatalf("no CRDs in config/crd/bases (%v): run `make manifests`", err)
+		t.Fatalf("controller-gen wrote no CRDs (%v)", err)
 	}
 	for _, crd := range generated {
-		pairs[crd] = filepath.Join(chartDir(), "files", "crds", filepath.Base(crd))
+		name := filepath.Base(crd)
+		pairs[crd] = []string{filepath.Join(root, "config", "crd", "bases", name), filepath.Join(chartDir(), "files", "crds", name)}
 	}
-	copies, _ := filepath.Glob(filepath.Join(chartDir(), "files", "crds", "*.yaml"))
-	if len(copies) != len(generated) {
-		t.Errorf("chart holds %d CRDs in files/crds, config/crd/bases %d: run `make manifests`", len(copies), len(generated))
+	for _, dir := range []string{filepath.Join(root, "config", "crd", "bases"), filepath.Join(chartDir(), "files", "crds")} {
+		if copies, _ := filepath.Glob(filepath.Join(dir, "*.yaml")); len(copies) != len(generated) {
+			t.Errorf("%s holds %d CRDs, the code makes %d: run `make manifests` and commit", dir, len(copies), len(generated))
+		}
 	}
-	for source, chartCopy := range pairs {
+	for source, copies := range pairs {
 		want, err := os.ReadFile(source)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(chartCopy)
-		if err != nil {
-			t.Errorf("the chart has no copy of %s: run `make manifests` (%v)", source, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s: run `make manifests`", chartCopy, source)
+		for _, committed := range copies {
+			got, err := os.ReadFile(committed)
+			if err != nil {
+				t.Errorf("%s is missing: run `make manifests` (%v)", committed, err)
+				continue
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s is not what controller-gen makes of the code now: run `make manifests` and commit", committed)
+			}
 		}
 	}
 }
