@@ -51,15 +51,13 @@ type Values struct {
 // form is read as UTC.
 var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
 
-// decodeEvent parses a body and checks the fields every event needs.
+// decodeEvent parses a body and checks the fields every event needs. encoding/json
+// matches keys case-insensitively and lets the last of repeated keys win; verify and
+// decode together take about 10 µs (make bench), against a millisecond for the API write.
 func decodeEvent(body []byte) (*Event, error) {
-	ev := scanEvent(body)
-	if ev == nil {
-		// Not the plain form: encoding/json decides, and words the error.
-		ev = new(Event)
-		if err := json.Unmarshal(body, ev); err != nil {
-			return nil, fmt.Errorf("body is not a SuperOffice event: %w", err)
-		}
+	ev := new(Event)
+	if err := json.Unmarshal(body, ev); err != nil {
+		return nil, fmt.Errorf("body is not a SuperOffice event: %w", err)
 	}
 	var missing []string
 	if ev.EventID == "" {
