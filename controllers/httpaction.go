@@ -179,7 +179,7 @@ func (r *AssociateReconciler) secretValue(ctx context.Context, ref secretKeyRef)
 	}
 	value, ok := secret.Data[ref.key]
 	if !ok || len(value) == 0 {
-		return nil, fmt.Errorf("Secret %s/%s has no key %q", ref.namespace, ref.name, ref.key)
+		return nil, fmt.Errorf("the Secret %s/%s has no key %q", ref.namespace, ref.name, ref.key)
 	}
 	return value, nil
 }
