@@ -48,8 +48,21 @@ func checkOwner(live *unstructured.Unstructured, id policyID) error {
 	}
 }
 
-// appliedByOperator: one of the operator's per-Associate field managers applied the object.
+// appliedByOperator: one of the operator's per-Associate field managers applied the
+// object, and it is owned by an Associate, as everything was that releases before the
+// markers provisioned (they wrote only into the Associate's namespace). Both are needed:
+// a client can write managedFields, but an object it did so on without an Associate's
+// ownerReference is still not taken for the operator's.
 func appliedByOperator(live *unstructured.Unstructured) bool {
+	owned := false
+	for _, ref := range live.GetOwnerReferences() {
+		if ref.Kind == "Associate" && ref.APIVersion == superofficev1alpha1.GroupVersion.String() {
+			owned = true
+		}
+	}
+	if !owned {
+		return false
+	}
 	for _, entry := range live.GetManagedFields() {
 		if entry.Operation == "Apply" && strings.HasPrefix(entry.Manager, superofficev1alpha1.FieldManager+"/") {
 			return true
