@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -53,6 +54,8 @@ type AssociateReconciler struct {
 	driftCheckInterval time.Duration
 	// summaries sums up first provisions per policy in one Event; nil emits none.
 	summaries *provisionSummaries
+	// orphans are Associates deleted without their finalizer (associate_orphans.go).
+	orphans *orphans
 }
 
 func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
@@ -62,6 +65,7 @@ func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
 		Templates: opts.templates(),
 		HTTP:      &http.Client{},
 		applied:   newAppliedMemory(),
+		orphans:   newOrphans(),
 		scope:     objectScope{Mapper: mgr.GetRESTMapper(), Tenancy: opts.tenancy()},
 
 		driftCheckInterval: opts.DriftCheckInterval,
@@ -85,7 +89,8 @@ func (r *AssociateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("associate").
 		For(&superofficev1alpha1.Associate{}, builder.WithPredicates(predicate.Or[client.Object](
-			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted{}))).
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted{}, finalizerRemoved{}))).
+		Watches(&superofficev1alpha1.Associate{}, r.orphanedOnDelete()).
 		Watches(&superofficev1alpha1.ProvisioningPolicy{}, handler.EnqueueRequestsFromMapFunc(r.associatesOfPolicyNamespace),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&superofficev1alpha1.ClusterProvisioningPolicy{}, handler.EnqueueRequestsFromMapFunc(r.allAssociates),
@@ -101,6 +106,9 @@ func (r *AssociateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *AssociateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	assoc := &superofficev1alpha1.Associate{}
 	if err := r.Get(ctx, req.NamespacedName, assoc); err != nil {
+		if orphan := r.orphans.take(req.NamespacedName); orphan != nil && apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.deprovisionOrphan(ctx, orphan)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if err := r.ensureMetadata(ctx, assoc); err != nil {

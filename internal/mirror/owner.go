@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -16,11 +17,14 @@ import (
 var ErrConflict = errors.New("the Associate belongs to another receiver")
 
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // OwnedByAnother tells whether an Associate belongs to a receiver other than receiver
-// that still exists. An Associate made by hand, or whose receiver is gone, is adopted by
-// the next receiver that writes it, so that a receiver can be renamed or replaced. The
-// receiver is read from the cache.
+// that still writes there: it exists, targets the Associate's namespace and is allowed
+// there. An Associate made by hand, or whose receiver is gone (or no longer writes its
+// namespace), is adopted by the next receiver that writes it, so that a receiver can be
+// renamed or replaced, and one that lost its opt-in keeps no veto. The owner is read from
+// the cache; a miss is confirmed live before the Associate changes hands.
 func (m *Mirror) OwnedByAnother(ctx context.Context, a *superofficev1alpha1.Associate, receiver types.NamespacedName) (bool, error) {
 	owner, ok := a.OwningReceiver()
 	if !ok || owner == receiver || receiver.Name == "" {
@@ -28,13 +32,24 @@ func (m *Mirror) OwnedByAnother(ctx context.Context, a *superofficev1alpha1.Asso
 	}
 	var existing superofficev1alpha1.WebhookReceiver
 	err := m.call(ctx, func(ctx context.Context) error { return m.client.Get(ctx, owner, &existing) })
+	if apierrors.IsNotFound(err) {
+		err = m.call(ctx, func(ctx context.Context) error { return m.apiReader.Get(ctx, owner, &existing) })
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("reading receiver %s, which owns Associate %s/%s: %w", owner, a.Namespace, a.Name, err)
+	case existing.TargetNamespace() != a.Namespace:
+		return false, nil
+	case existing.TargetNamespace() == existing.Namespace:
+		return true, nil
 	}
-	return true, nil
+	var ns corev1.Namespace
+	if err := m.call(ctx, func(ctx context.Context) error { return m.client.Get(ctx, types.NamespacedName{Name: a.Namespace}, &ns) }); err != nil {
+		return false, fmt.Errorf("reading namespace %s, whose opt-in decides who owns Associate %s: %w", a.Namespace, a.Name, err)
+	}
+	return existing.TargetAllowed(ns.Annotations), nil
 }
 
 // refuseForeign is ErrConflict when another existing receiver owns a.

@@ -84,6 +84,7 @@ func TestATenantOfOneNamespaceReachesNothingOutsideIt(t *testing.T) {
 	t.Run("a Secret, a kind the operator may write for cluster policies, is refused", s.secretKind)
 	t.Run("RoleBindings to ClusterRole admin and to the operator's ClusterRole are refused", s.roleRefs)
 	t.Run("a pre-existing ServiceAccount is neither adopted nor deleted", s.adoption)
+	t.Run("the tenant cannot remove the operator's finalizer from its Associate", s.finalizerKept)
 	t.Run("a receiver targets another namespace only with its opt-in", s.receiverTarget)
 	t.Run("a cluster admin's ClusterProvisioningPolicy provisions across namespaces", s.clusterPolicy)
 
@@ -554,6 +555,37 @@ subjects:
 		}
 		if err := s.client.Get(ctx, crbKey, &rbacv1.ClusterRoleBinding{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("ClusterRoleBinding %s: %v", crbKey.Name, err)
+		}
+		return nil
+	})
+}
+
+// finalizerKept: the chart's ValidatingAdmissionPolicy refuses the tenant's removal of the
+// deprovision finalizer, which would let cluster policies' objects outlive the Associate.
+func (s *tenancy) finalizerKept(t *testing.T) {
+	ctx := t.Context()
+	a := s.tenantAssociate(t, 9020, 20)
+	testenv.Eventually(t, waitTimeout, "the operator's finalizer on "+a.Name, func() error {
+		if err := s.tenant.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil {
+			return err
+		}
+		if len(a.Finalizers) == 0 {
+			return fmt.Errorf("no finalizer yet")
+		}
+		return nil
+	})
+	before := a.DeepCopy()
+	a.Finalizers = nil
+	err := s.tenant.Patch(ctx, a, client.MergeFrom(before))
+	if err == nil || !strings.Contains(err.Error(), "only the associate-operator removes") {
+		t.Errorf("the tenant removed the deprovision finalizer (err %v); the chart's ValidatingAdmissionPolicy must refuse it", err)
+	}
+	if err := s.tenant.Delete(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitTimeout, "the operator lets its own finalizer go", func() error {
+		if err := s.client.Get(ctx, client.ObjectKeyFromObject(a), &superofficev1alpha1.Associate{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Associate %s still there: %v", a.Name, err)
 		}
 		return nil
 	})
