@@ -59,6 +59,8 @@ type SuperOffice struct {
 	dropDeliveries int
 	tenantState    string
 	stateAPI       string // the Api the state endpoint answers instead of the fake's own
+	beforePage     func(skip int)
+	hidden         map[int64]bool // left out of the listing, still found by GetAssociate
 	tokenContext   string // the ctx claim of issued JWTs instead of the tenant
 }
 
@@ -99,6 +101,7 @@ func New(opts Options) (*SuperOffice, error) {
 		faults:        map[Route][]*Fault{},
 		calls:         map[Route]int{},
 		tenantState:   superoffice.StateRunning,
+		hidden:        map[int64]bool{},
 	}
 	sg := &signer{kid: "fake-" + randomHex(6), key: opts.SigningKey}
 	if sg.key == nil {
