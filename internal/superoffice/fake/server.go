@@ -61,7 +61,7 @@ type SuperOffice struct {
 	stateAPI       string // the Api the state endpoint answers instead of the fake's own
 	beforePage     func(skip int)
 	hidden         map[int64]bool // left out of the listing, still found by GetAssociate
-	tokenContext   string // the ctx claim of issued JWTs instead of the tenant
+	tokenContext   string         // the ctx claim of issued JWTs instead of the tenant
 }
 
 // New builds a fake tenant; generating its keys takes a moment.
