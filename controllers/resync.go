@@ -111,7 +111,7 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 			"Raise spec.api.maxDeletePercent for one resync, or delete them by hand", len(vanished), len(owned), len(vanished)*100/len(owned), maxPercent)
 		return rep
 	}
-	for _, a := range vanished {
+	for _, a := range pass.confirmVanished(ctx, so, vanished) {
 		pass.delete(ctx, a)
 	}
 	if len(pass.failures) > 0 {
@@ -124,6 +124,9 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 		rep.status.Listed, rep.status.Created, rep.status.Updated, rep.status.Deleted, rep.status.Unchanged)
 	if pass.foreign > 0 {
 		rep.message += fmt.Sprintf("; %d left alone: their Associates belong to another receiver", pass.foreign)
+	}
+	if pass.stillExist > 0 {
+		rep.message += fmt.Sprintf("; %d not listed but still in SuperOffice (GetAssociate): kept", pass.stillExist)
 	}
 	return rep
 }
@@ -162,6 +165,8 @@ type resyncPass struct {
 	failures  []error
 	// foreign counts listed associates whose Associates another receiver owns.
 	foreign int
+	// stillExist counts Associates the listing lacked that GetAssociate still found.
+	stillExist int
 }
 
 func (p *resyncPass) fail(err error) { p.failures = append(p.failures, err) }
@@ -236,6 +241,27 @@ func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row supe
 	default: // a newer delivery or deletion already decided this associate
 		p.report.status.Unchanged++
 	}
+}
+
+// confirmVanished returns the vanished Associates that GetAssociate answers do not
+// exist. A listing paged with $skip misses live rows when a lower id is deleted between
+// two pages, and deleting a live user's Associate deprovisions them; any answer other than
+// "not found" keeps the Associate, and an error fails the pass for that one only.
+func (p *resyncPass) confirmVanished(ctx context.Context, so associateSource, vanished []*superofficev1alpha1.Associate) []*superofficev1alpha1.Associate {
+	var gone []*superofficev1alpha1.Associate
+	for _, a := range vanished {
+		_, err := so.GetAssociate(ctx, a.Spec.AssociateID)
+		switch {
+		case superoffice.IsNotFound(err):
+			gone = append(gone, a)
+		case err != nil:
+			p.fail(fmt.Errorf("confirming that associate %d is gone: %w", a.Spec.AssociateID, err))
+		default:
+			p.stillExist++
+			p.report.status.Unchanged++
+		}
+	}
+	return gone
 }
 
 func (p *resyncPass) delete(ctx context.Context, a *superofficev1alpha1.Associate) {

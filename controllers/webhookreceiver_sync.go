@@ -166,6 +166,8 @@ func (r *webhookReceiverSyncReconciler) reconcileNormal(ctx context.Context, rec
 		switch {
 		case errors.Is(err, apiclient.ErrInvalidCredentials):
 			reason = superofficev1alpha1.ReasonInvalidCredentials
+		case superoffice.IsEndpointNotAllowed(err):
+			reason = superofficev1alpha1.ReasonEndpointNotAllowed
 		case !errors.Is(err, apiclient.ErrCredentialsNotFound):
 			reason, retry = superofficev1alpha1.ReasonResyncFailed, err
 		}
@@ -369,7 +371,8 @@ func (r *webhookReceiverSyncReconciler) reconcileDelete(ctx context.Context, rec
 	}
 	so, err := r.clients.For(ctx, receiver)
 	switch {
-	case errors.Is(err, apiclient.ErrCredentialsNotFound) || errors.Is(err, apiclient.ErrInvalidCredentials) || errors.Is(err, apiclient.ErrNoAPI):
+	case errors.Is(err, apiclient.ErrCredentialsNotFound) || errors.Is(err, apiclient.ErrInvalidCredentials) || errors.Is(err, apiclient.ErrNoAPI) ||
+		superoffice.IsEndpointNotAllowed(err):
 		// Without credentials the webhook cannot be deleted; holding the receiver (and its
 		// namespace) forever would not help. Say so and let go.
 		r.recorder.Eventf(receiver, nil, corev1.EventTypeWarning, superofficev1alpha1.ReasonRegistrationFailed, "Unregister",

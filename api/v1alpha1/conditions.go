@@ -60,6 +60,9 @@ const (
 	ReasonCredentialsNotFound = "CredentialsNotFound"
 	ReasonInvalidCredentials  = "InvalidCredentials"
 	ReasonResyncPending       = "ResyncPending"
+	// ReasonEndpointNotAllowed: spec.api.environmentURL or url is not https (plain http
+	// only on a loopback host), so no credential is sent there.
+	ReasonEndpointNotAllowed = "EndpointNotAllowed"
 )
 
 // Reasons of a WebhookReceiver's Registered condition (with ReasonSecretNotFound,

@@ -38,16 +38,21 @@ type LocalSecretReference struct {
 type SuperOfficeAPI struct {
 	// environmentURL is the SuperOffice environment used for the tenant-state lookup,
 	// system-user authentication and its JWKS: `https://online.superoffice.com`,
-	// `https://sod.superoffice.com` or `https://stage.superoffice.com`.
+	// `https://sod.superoffice.com` or `https://stage.superoffice.com`. It must be https
+	// (plain http only on a loopback host). Without `url`, the tenant's looked-up `Api`
+	// must be https on this environment's parent domain (`*.superoffice.com`).
 	// +optional
 	// +kubebuilder:default="https://online.superoffice.com"
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(https://[^/?#@\\\\s]+|http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|\\\\[::1\\\\])(:[0-9]{1,5})?)([/?#].*)?$')",message="environmentURL must be an https URL (plain http only on a loopback host: localhost, 127.0.0.0/8, ::1)"
 	EnvironmentURL string `json:"environmentURL,omitempty"`
 
 	// url is the tenant's REST API base (for example
-	// `https://online3.superoffice.com/Cust12345/api`); when set, the tenant-state lookup is skipped.
+	// `https://online3.superoffice.com/Cust12345/api`); when set, the tenant-state lookup is
+	// skipped. It must be https (plain http only on a loopback host).
 	// +optional
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(https://[^/?#@\\\\s]+|http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|\\\\[::1\\\\])(:[0-9]{1,5})?)([/?#].*)?$')",message="url must be an https URL (plain http only on a loopback host: localhost, 127.0.0.0/8, ::1)"
 	URL string `json:"url,omitempty"`
 
 	// credentialsSecretRef names a Secret with either `applicationToken`, `systemUserToken`
@@ -78,9 +83,11 @@ type WebhookRegistration struct {
 	Enabled bool `json:"enabled,omitempty"`
 
 	// targetURL is the public HTTPS address of this receiver, as SuperOffice should call it
-	// (for example `https://hooks.example.com/webhooks/<namespace>/<name>`).
+	// (for example `https://hooks.example.com/webhooks/<namespace>/<name>`). It must be
+	// https (plain http only on a loopback host).
 	// +optional
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(https://[^/?#@\\\\s]+|http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|\\\\[::1\\\\])(:[0-9]{1,5})?)([/?#].*)?$')",message="targetURL must be an https URL (plain http only on a loopback host: localhost, 127.0.0.0/8, ::1)"
 	TargetURL string `json:"targetURL,omitempty"`
 
 	// events the webhook subscribes to.

@@ -92,6 +92,9 @@ func (c *Cache) For(ctx context.Context, receiver *superofficev1alpha1.WebhookRe
 		c.Configure(&cfg)
 	}
 	so, err := superoffice.New(cfg)
+	if superoffice.IsEndpointNotAllowed(err) {
+		return nil, fmt.Errorf("spec.api: %w", err) // not the Secret's fault
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: Secret %s: %w", ErrInvalidCredentials, key.Name, err)
 	}

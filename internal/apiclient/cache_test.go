@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/superoffice"
 	"github.com/assocsync/associate-operator/internal/superoffice/fake"
 )
 
@@ -83,5 +85,16 @@ func TestCacheReusesAClientUntilItsCredentialsChangeAndEnrichFetchesTheRecord(t 
 	}
 	if _, err := cache.For(ctx, receiver); !errors.Is(err, ErrCredentialsNotFound) {
 		t.Errorf("after the Secret is deleted: want ErrCredentialsNotFound, got %v", err)
+	}
+}
+
+func TestAPlainHTTPEnvironmentIsRefusedAsAnEndpointNotAsCredentials(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "acc", Name: "creds"}, Data: map[string][]byte{KeyTicket: []byte("7T:x")}}
+	cache := NewCache(clientfake.NewClientBuilder().WithScheme(scheme).WithObjects(secret).Build())
+	_, err := cache.For(context.Background(), receiverFor("http://online.superoffice.com", "Cust1"))
+	if !superoffice.IsEndpointNotAllowed(err) || errors.Is(err, ErrInvalidCredentials) || !strings.Contains(err.Error(), "environmentURL") {
+		t.Fatalf("want an endpoint refusal naming environmentURL (not ErrInvalidCredentials), got %v", err)
 	}
 }

@@ -11,8 +11,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
-// TombstoneCollector deletes expired tombstones periodically. It runs on the leader only;
-// Apply ignores expired tombstones anyway, so a late collection is harmless.
+// TombstoneCollector deletes expired tombstones periodically, only ConfigMaps the mirror
+// wrote (wroteTombstone). It runs on the leader only; Apply ignores expired tombstones
+// anyway, so a late collection is harmless.
 type TombstoneCollector struct {
 	Client   client.Client
 	Interval time.Duration
@@ -54,6 +55,10 @@ func (c *TombstoneCollector) collect(ctx context.Context) {
 	}
 	for i := range list.Items {
 		cm := &list.Items[i]
+		if !wroteTombstone(cm) {
+			continue // labelled like a tombstone by someone else: not ours to delete
+		}
+		// A marked tombstone that no longer parses is collected too: it protects nothing.
 		t, ok := parseTombstone(cm)
 		if ok && now().Before(t.Expires) {
 			continue

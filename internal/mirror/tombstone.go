@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,8 +35,10 @@ type tombstone struct {
 
 // TombstoneName is the ConfigMap that remembers the deletion of the Associate named associate.
 func TombstoneName(associate string) string {
-	return associate + ".tombstone"
+	return associate + tombstoneSuffix
 }
+
+const tombstoneSuffix = ".tombstone"
 
 // readTombstone returns the live (unexpired) tombstone of an Associate, or nil.
 func (m *Mirror) readTombstone(ctx context.Context, reader client.Reader, key types.NamespacedName) (*tombstone, *corev1.ConfigMap, error) {
@@ -54,6 +57,21 @@ func (m *Mirror) readTombstone(ctx context.Context, reader client.Reader, key ty
 		return nil, &cm, nil
 	}
 	return &t, &cm, nil
+}
+
+// wroteTombstone reports whether the mirror wrote cm: it carries the operator's marker, or,
+// written before the marker existed, it is named, labelled and filled as writeTombstone
+// has always done. Anyone who may create ConfigMaps can add the tombstone label; the
+// collector must not delete theirs.
+func wroteTombstone(cm *corev1.ConfigMap) bool {
+	if cm.Labels[LabelTombstone] != "true" {
+		return false
+	}
+	if cm.Labels[superofficev1alpha1.LabelManagedBy] == superofficev1alpha1.LabelManagedByValue {
+		return true
+	}
+	_, parses := parseTombstone(cm)
+	return parses && strings.HasSuffix(cm.Name, tombstoneSuffix) && cm.Labels[superofficev1alpha1.LabelAssociateID] != ""
 }
 
 func parseTombstone(cm *corev1.ConfigMap) (tombstone, bool) {
@@ -86,6 +104,7 @@ func (m *Mirror) writeTombstone(ctx context.Context, key types.NamespacedName, o
 			desired.Labels = map[string]string{}
 		}
 		desired.Labels[LabelTombstone] = "true"
+		desired.Labels[superofficev1alpha1.LabelManagedBy] = superofficev1alpha1.LabelManagedByValue
 		desired.Labels[superofficev1alpha1.LabelTenant] = superofficev1alpha1.TenantSlug(obs.Tenant)
 		desired.Labels[superofficev1alpha1.LabelAssociateID] = strconv.FormatInt(obs.AssociateID, 10)
 		desired.Data = map[string]string{

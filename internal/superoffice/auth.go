@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -183,6 +184,11 @@ func (c *Client) authenticate(ctx context.Context) (*Ticket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("superoffice tenant %s: %s: the returned JWT is not valid: %w", c.tenant, call, err)
 	}
+	// A valid JWT for another tenant (a shared system user, a confused environment) would
+	// make every later call act on that tenant's associates.
+	if got, _ := claims[ClaimContext].(string); !strings.EqualFold(got, c.tenant) {
+		return nil, fmt.Errorf("superoffice tenant %s: %s: expected claim %s %q in the JWT, got %q", c.tenant, call, ClaimContext, c.tenant, truncate(got, 64))
+	}
 	ticket, _ := claims[ClaimTicket].(string)
 	if ticket == "" {
 		return nil, fmt.Errorf("superoffice tenant %s: %s: expected claim %s in the JWT, got none", c.tenant, call, ClaimTicket)
@@ -191,7 +197,8 @@ func (c *Client) authenticate(ctx context.Context) (*Ticket, error) {
 	return &Ticket{value: ticket, WebAPIURL: webAPI, Obtained: now}, nil
 }
 
-// validateJWT checks RS256, the issuer, the expiry and the signature against the JWKS.
+// validateJWT checks RS256, the issuer, the expiry and the signature against the JWKS;
+// authenticate checks the ctx claim against the tenant.
 func (c *Client) validateJWT(ctx context.Context, token string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -30,15 +31,18 @@ const (
 // Config says how to reach one tenant.
 type Config struct {
 	// EnvironmentURL serves the tenant lookup, the authentication and the JWKS
-	// (default https://online.superoffice.com).
+	// (default https://online.superoffice.com). It must be https, or http on a loopback host.
 	EnvironmentURL string
 	// APIURL is the tenant's API base (…/Cust12345/api); when set the lookup is skipped.
+	// It must be https, or http on a loopback host; without it the looked-up Api must be
+	// https on the environment's parent domain.
 	APIURL string
 	// Tenant is the ContextIdentifier, e.g. Cust12345.
 	Tenant string
 	// Credentials for the system-user flow, or a ready ticket.
 	Credentials Credentials
 	// HTTPClient makes the calls; nil means a client with CallTimeout as its timeout.
+	// Either way redirects are not followed.
 	HTTPClient *http.Client
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
@@ -76,6 +80,7 @@ func (c Credentials) GoString() string { return c.String() }
 
 // Client calls the SuperOffice REST API of one tenant.
 type Client struct {
+	env          *url.URL
 	envURL       string
 	fixedAPIURL  string
 	tenant       string
@@ -134,6 +139,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: c.callTimeout}
+	}
+	c.http = noRedirects(c.http)
+	env, err := checkEndpoint("environmentURL", c.envURL)
+	if err != nil {
+		return nil, fmt.Errorf("superoffice tenant %s: %w", c.tenant, err)
+	}
+	c.env = env
+	if c.fixedAPIURL != "" {
+		if _, err := checkEndpoint("url", c.fixedAPIURL); err != nil {
+			return nil, fmt.Errorf("superoffice tenant %s: %w", c.tenant, err)
+		}
 	}
 	c.apiBase = c.fixedAPIURL
 	if c.staticTicket == "" {

@@ -49,7 +49,8 @@ func (c *Client) LookupTenant(ctx context.Context) (TenantState, error) {
 }
 
 // APIBase is the tenant's API base URL (…/Cust12345/api): the configured one, or the
-// looked-up one, cached until SuperOffice answers 421. A tenant that is not Running is refused.
+// looked-up one, cached until SuperOffice answers 421. A tenant that is not Running is
+// refused, and so is a looked-up Api off the environment's domain (checkLookedUpAPI).
 func (c *Client) APIBase(ctx context.Context) (string, error) {
 	c.baseMu.Lock()
 	defer c.baseMu.Unlock()
@@ -65,6 +66,9 @@ func (c *Client) APIBase(ctx context.Context) (string, error) {
 	}
 	if st.Api == "" {
 		return "", fmt.Errorf("superoffice tenant %s: expected an Api URL in the tenant state, got none", c.tenant)
+	}
+	if err := checkLookedUpAPI(c.env, st.Api); err != nil {
+		return "", fmt.Errorf("superoffice tenant %s: %w", c.tenant, err)
 	}
 	c.apiBase = strings.TrimRight(st.Api, "/")
 	return c.apiBase, nil

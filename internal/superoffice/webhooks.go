@@ -76,8 +76,12 @@ func (c *Client) GetWebhook(ctx context.Context, id int64) (Webhook, error) {
 }
 
 // CreateWebhook saves a new webhook. SuperOffice sends the test event to TargetURL first
-// and refuses the save unless it answers 200.
+// and refuses the save unless it answers 200. TargetURL must be https (http only on a
+// loopback host), as the receiver's signed deliveries go there.
 func (c *Client) CreateWebhook(ctx context.Context, w Webhook) (Webhook, error) {
+	if err := CheckEndpoint("targetURL", w.TargetURL); err != nil {
+		return Webhook{}, fmt.Errorf("superoffice tenant %s: create webhook %q: %w", c.tenant, w.Name, err)
+	}
 	if w.Type == "" {
 		w.Type = "webhook"
 	}
@@ -90,6 +94,9 @@ func (c *Client) CreateWebhook(ctx context.Context, w Webhook) (Webhook, error) 
 func (c *Client) UpdateWebhook(ctx context.Context, w Webhook) (Webhook, error) {
 	if w.WebhookID < 1 {
 		return Webhook{}, fmt.Errorf("superoffice tenant %s: update webhook %q: expected a WebhookId, got %d", c.tenant, w.Name, w.WebhookID)
+	}
+	if err := CheckEndpoint("targetURL", w.TargetURL); err != nil {
+		return Webhook{}, fmt.Errorf("superoffice tenant %s: update webhook %d: %w", c.tenant, w.WebhookID, err)
 	}
 	if w.Type == "" {
 		w.Type = "webhook"

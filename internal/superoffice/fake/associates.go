@@ -66,6 +66,26 @@ func (s *SuperOffice) SetStringPrimaryKeys(on bool) {
 	s.stringKeys = on
 }
 
+// BeforeListingPage calls hook(skip) before each AllUsers page is read, so a test can
+// change the table between two pages (a lower id deleted while a listing pages with
+// $skip); nil removes it. The hook may call the fake's methods.
+func (s *SuperOffice) BeforeListingPage(hook func(skip int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforePage = hook
+}
+
+// HideFromListing makes AllUsers leave these associates out while GetAssociate still
+// finds them: a listing that keeps coming back short. No ids shows every row again.
+func (s *SuperOffice) HideFromListing(ids ...int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.hidden)
+	for _, id := range ids {
+		s.hidden[id] = true
+	}
+}
+
 func (s *SuperOffice) sortedAssociates() []Associate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,9 +120,15 @@ func (s *SuperOffice) handleAllUsers(w http.ResponseWriter, r *http.Request) {
 		columns = strings.Split(sel, ",")
 	}
 	s.mu.Lock()
-	stringKeys := s.stringKeys
+	stringKeys, hook := s.stringKeys, s.beforePage
 	s.mu.Unlock()
+	if hook != nil {
+		hook(skip)
+	}
 	all := s.sortedAssociates()
+	s.mu.Lock()
+	all = slices.DeleteFunc(all, func(a Associate) bool { return s.hidden[a.ID] })
+	s.mu.Unlock()
 	page := all[min(skip, len(all)):min(skip+top, len(all))]
 	rows := make([]map[string]any, 0, len(page))
 	for _, a := range page {

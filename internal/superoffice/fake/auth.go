@@ -104,8 +104,11 @@ func (s *SuperOffice) verifySignedSystemToken(signed string) string {
 // a key that is not published under the same kid.
 func (s *SuperOffice) issueJWT(ticket, base string) (string, error) {
 	s.mu.Lock()
-	sg, forge := s.signers[0], s.forgeTokens
+	sg, forge, tokenContext := s.signers[0], s.forgeTokens, s.tokenContext
 	s.mu.Unlock()
+	if tokenContext == "" {
+		tokenContext = s.opts.Tenant
+	}
 	key := sg.key
 	if forge {
 		var err error
@@ -121,7 +124,7 @@ func (s *SuperOffice) issueJWT(ticket, base string) (string, error) {
 		"nbf":                        now.Unix(),
 		"exp":                        now.Add(time.Hour).Unix(),
 		superoffice.ClaimTicket:      ticket,
-		superoffice.ClaimContext:     s.opts.Tenant,
+		superoffice.ClaimContext:     tokenContext,
 		superoffice.ClaimAssociateID: "5",
 		superoffice.ClaimWebAPIURL:   s.APIURL(base),
 		superoffice.ClaimPrefix + "netserver_url": base + "/" + s.opts.Tenant + "/Remote/Services88",
@@ -180,6 +183,14 @@ func (s *SuperOffice) SetForgeTokens(forge bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.forgeTokens = forge
+}
+
+// SetTokenContext makes Authenticate return validly signed JWTs whose ctx claim is ctx
+// (another tenant's ticket) instead of the tenant asked for; "" restores it.
+func (s *SuperOffice) SetTokenContext(ctx string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenContext = ctx
 }
 
 // checkTicket wants "Authorization: SOTicket <live ticket>" and the right SO-AppToken.

@@ -28,6 +28,9 @@ type Fault struct {
 	Status int
 	// RetryAfter is sent as the Retry-After header when set ("2" or an HTTP date).
 	RetryAfter string
+	// Location is sent as the Location header when set: with Status 307 or 308 the fault
+	// is a redirect, as a hijacked or misconfigured endpoint might answer.
+	Location string
 	// Delay holds the answer this long first (ended early if the client gives up).
 	Delay time.Duration
 }
@@ -92,6 +95,9 @@ func (s *SuperOffice) faulty(route Route, h http.HandlerFunc) http.HandlerFunc {
 		}
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Location != "" {
+			w.Header().Set("Location", f.Location)
 		}
 		writeError(w, f.Status, "InjectedFault", "injected HTTP "+strconv.Itoa(f.Status)+" on "+string(route))
 	}

@@ -58,6 +58,10 @@ type SuperOffice struct {
 	calls          map[Route]int
 	dropDeliveries int
 	tenantState    string
+	stateAPI       string // the Api the state endpoint answers instead of the fake's own
+	beforePage     func(skip int)
+	hidden         map[int64]bool // left out of the listing, still found by GetAssociate
+	tokenContext   string         // the ctx claim of issued JWTs instead of the tenant
 }
 
 // New builds a fake tenant; generating its keys takes a moment.
@@ -97,6 +101,7 @@ func New(opts Options) (*SuperOffice, error) {
 		faults:        map[Route][]*Fault{},
 		calls:         map[Route]int{},
 		tenantState:   superoffice.StateRunning,
+		hidden:        map[int64]bool{},
 	}
 	sg := &signer{kid: "fake-" + randomHex(6), key: opts.SigningKey}
 	if sg.key == nil {
@@ -168,6 +173,14 @@ func (s *SuperOffice) SetTenantState(state string) {
 	s.tenantState = state
 }
 
+// SetStateAPI makes the state endpoint answer api as the tenant's Api (a foreign host, a
+// plain-http URL) instead of the fake's own address; "" restores it.
+func (s *SuperOffice) SetStateAPI(api string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stateAPI = api
+}
+
 // APIURL is the tenant's API base under the fake's base URL.
 func (s *SuperOffice) APIURL(base string) string { return base + "/" + s.opts.Tenant + "/api" }
 
@@ -179,15 +192,18 @@ func (s *SuperOffice) handleState(w http.ResponseWriter, r *http.Request) {
 	}
 	base := s.baseURL(r)
 	s.mu.Lock()
-	state := s.tenantState
+	state, api := s.tenantState, s.stateAPI
 	s.mu.Unlock()
+	if api == "" {
+		api = s.APIURL(base)
+	}
 	writeJSON(w, http.StatusOK, superoffice.TenantState{
 		ContextIdentifier: tenant,
 		Endpoint:          base + "/" + tenant,
 		State:             state,
 		IsRunning:         state == superoffice.StateRunning,
 		ValidUntil:        s.opts.Now().UTC().Add(time.Hour).Format(time.RFC3339Nano),
-		Api:               s.APIURL(base),
+		Api:               api,
 	})
 }
 
