@@ -46,7 +46,9 @@ func (m *Mirror) OwnedByAnother(ctx context.Context, a *superofficev1alpha1.Asso
 		return true, nil
 	}
 	var ns corev1.Namespace
-	if err := m.call(ctx, func(ctx context.Context) error { return m.client.Get(ctx, types.NamespacedName{Name: a.Namespace}, &ns) }); err != nil {
+	if err := m.call(ctx, func(ctx context.Context) error {
+		return m.client.Get(ctx, types.NamespacedName{Name: a.Namespace}, &ns)
+	}); err != nil {
 		return false, fmt.Errorf("reading namespace %s, whose opt-in decides who owns Associate %s: %w", a.Namespace, a.Name, err)
 	}
 	return existing.TargetAllowed(ns.Annotations), nil
