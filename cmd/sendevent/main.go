@@ -4,6 +4,11 @@
 //	go run ./cmd/sendevent --url http://127.0.0.1:8082/webhooks/default/so --secret-file secret.txt --event created
 //
 // --event is a file, or one of the documented payloads: created, changed, deleted, test.
+// --tenant, --primary-key, --event-id and --timestamp replace those fields of the payload
+// and leave every other byte as documented, so that the documented associate.deleted
+// (tenant Default, associate 4039840, from 2018) can delete the associate just created:
+//
+//	go run ./cmd/sendevent ... --event deleted --tenant Cust1234 --primary-key 141424 --timestamp now
 package main
 
 import (
@@ -35,7 +40,12 @@ func run(args []string, out io.Writer) error {
 	secretFile := fs.String("secret-file", "", "a file holding the signing secret (a trailing newline is dropped)")
 	event := fs.String("event", "created", "an event file, or one of the documented payloads: created, changed, deleted, test")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the reply")
+	overrideFlags := addOverrideFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o, err := overrideFlags.overrides(fs, time.Now())
+	if err != nil {
 		return err
 	}
 	if *url == "" || *secretFile == "" {
@@ -52,6 +62,9 @@ func run(args []string, out io.Writer) error {
 	body, err := loadEvent(*event)
 	if err != nil {
 		return err
+	}
+	if body, err = o.apply(body); err != nil {
+		return fmt.Errorf("event %s: %w", *event, err)
 	}
 	var head struct{ EventId, Event string }
 	if err := json.Unmarshal(body, &head); err != nil {
