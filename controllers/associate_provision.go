@@ -250,6 +250,7 @@ func (r *AssociateReconciler) releaseObjects(ctx context.Context, assoc *superof
 	var remaining []superofficev1alpha1.ProvisionedObject
 	for _, entry := range entries {
 		if err := r.releaseObject(ctx, assoc, id, p, entry, keep); err != nil {
+			countDeprovisionFailure(id.metricLabel())
 			step.fail(superofficev1alpha1.ReasonDeprovisioningFailed, fmt.Errorf("%s: releasing %s: %w", id.describe(), describeEntry(entry), err), true)
 			remaining = append(remaining, entry)
 			continue

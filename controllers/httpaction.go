@@ -82,6 +82,7 @@ func (r *AssociateReconciler) deprovisionHTTP(ctx context.Context, p *policy, co
 			continue
 		}
 		if err := r.call(ctx, p, action, req, ActionDeprovision); err != nil {
+			countDeprovisionFailure(p.id.metricLabel())
 			entry.LastError = err.Error()
 			step.fail(superofficev1alpha1.ReasonHTTPActionFailed, err, true)
 			after = append(after, entry)

@@ -101,6 +101,7 @@ func (r *webhookReceiverReconciler) receiversOfSecret(ctx context.Context, secre
 func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var receiver superofficev1alpha1.WebhookReceiver
 	if err := r.client.Get(ctx, req.NamespacedName, &receiver); err != nil {
+		forgetReceiverConditions(req.NamespacedName, err, superofficev1alpha1.ConditionReady)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	status, reason, message, err := r.readiness(ctx, &receiver)
@@ -109,6 +110,7 @@ func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	before := receiver.DeepCopy()
 	changed := setCondition(&receiver.Status.Conditions, receiver.Generation, superofficev1alpha1.ConditionReady, status, reason, message)
+	recordReceiverConditions(req.NamespacedName, receiver.Status.Conditions, superofficev1alpha1.ConditionReady)
 	stage, why, detail := receiverProgress(receiver.Status.Conditions)
 	changed = setProgress(&receiver.Status.Conditions, receiver.Generation, stage, why, detail) || changed
 	path := receiver.WebhookPath()

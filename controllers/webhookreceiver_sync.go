@@ -137,6 +137,7 @@ func (r *webhookReceiverSyncReconciler) receiversOfSecret(ctx context.Context, s
 func (r *webhookReceiverSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var receiver superofficev1alpha1.WebhookReceiver
 	if err := r.client.Get(ctx, req.NamespacedName, &receiver); err != nil {
+		forgetReceiverConditions(req.NamespacedName, err, superofficev1alpha1.ConditionSynced, superofficev1alpha1.ConditionRegistered)
 		if apierrors.IsNotFound(err) {
 			r.forgetName(req.NamespacedName)
 		}
@@ -446,6 +447,7 @@ func (s *syncStatus) dropRegistration() {
 // Status that already reads as s is not written again: every receiver update (each
 // lastDeliveryTime, each Ready patch) reconciles, and a no-op apply is still a write.
 func (r *webhookReceiverSyncReconciler) applyStatus(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, s syncStatus) error {
+	recordReceiverConditions(client.ObjectKeyFromObject(receiver), s.conditions, superofficev1alpha1.ConditionSynced, superofficev1alpha1.ConditionRegistered)
 	if s.equal(currentSyncStatus(receiver)) {
 		return nil
 	}
