@@ -7,6 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 )
 
 // Results of associate_operator_actions_total.
@@ -51,13 +53,18 @@ func countAction(policy, kind string, err error) {
 
 // recordReceiverConditions sets the receiver's series of the condition types that the
 // calling reconciler owns from the conditions it writes; an owned type missing from
-// conditions loses its series.
+// conditions loses its series. A receiver that resyncs (it has Synced) gets its resync
+// counters at 0, so that its next failed or refused resync is an increase that
+// increase() sees (a counter born at 1 is not).
 func recordReceiverConditions(receiver types.NamespacedName, conditions []metav1.Condition, owned ...string) {
 	for _, conditionType := range owned {
 		condition := meta.FindStatusCondition(conditions, conditionType)
 		if condition == nil {
 			receiverCondition.DeleteLabelValues(receiver.String(), conditionType)
 			continue
+		}
+		if conditionType == superofficev1alpha1.ConditionSynced {
+			initResyncCounters(receiver.String())
 		}
 		value := 0.0
 		if condition.Status == metav1.ConditionTrue {
@@ -67,14 +74,18 @@ func recordReceiverConditions(receiver types.NamespacedName, conditions []metav1
 	}
 }
 
-// forgetReceiverConditions drops the series of the owned condition types of a receiver
-// that getErr says is gone (NotFound), and does nothing on any other error.
+// forgetReceiverConditions drops the series of the owned condition types (and, with
+// Synced, the resync counters) of a receiver that getErr says is gone (NotFound), and does
+// nothing on any other error.
 func forgetReceiverConditions(receiver types.NamespacedName, getErr error, owned ...string) {
 	if !apierrors.IsNotFound(getErr) {
 		return
 	}
 	for _, conditionType := range owned {
 		receiverCondition.DeleteLabelValues(receiver.String(), conditionType)
+		if conditionType == superofficev1alpha1.ConditionSynced {
+			forgetResyncCounters(receiver.String())
+		}
 	}
 }
 

@@ -30,8 +30,14 @@ import (
 // conditionSeries returns the receiver's associate_operator_receiver_condition series by type.
 func conditionSeries(t *testing.T, receiver string) map[string]float64 {
 	t.Helper()
+	return seriesOf(t, receiverCondition, receiver, "type")
+}
+
+// seriesOf collects the receiver's series of a vector by the value of one label.
+func seriesOf(t *testing.T, vector prometheus.Collector, receiver, by string) map[string]float64 {
+	t.Helper()
 	ch := make(chan prometheus.Metric, 64)
-	go func() { receiverCondition.Collect(ch); close(ch) }()
+	go func() { vector.Collect(ch); close(ch) }()
 	series := map[string]float64{}
 	for metric := range ch {
 		var m dto.Metric
@@ -43,7 +49,7 @@ func conditionSeries(t *testing.T, receiver string) map[string]float64 {
 			labels[pair.GetName()] = pair.GetValue()
 		}
 		if labels["receiver"] == receiver {
-			series[labels["type"]] = m.GetGauge().GetValue()
+			series[labels[by]] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 	return series
@@ -69,6 +75,11 @@ func TestReceiverConditionSeriesFollowTheConditionsEachReconcilerOwns(t *testing
 				condition(superofficev1alpha1.ConditionRegistered, metav1.ConditionUnknown),
 			}, sync...)
 		}, map[string]float64{"Ready": 1, "Synced": 0, "Registered": 0}},
+		{"a receiver with Synced has its resync counters, at 0 until a resync counts", func() {
+			if got := seriesOf(t, resyncTotal, key.String(), "result"); fmt.Sprint(got) != "map[failed:0 mass_deletion_refused:0 succeeded:0]" {
+				t.Errorf("resync_total of a receiver with Synced: %v, want every result at 0", got)
+			}
+		}, map[string]float64{"Ready": 1, "Synced": 0, "Registered": 0}},
 		{"registration turned off drops Registered", func() {
 			recordReceiverConditions(key, []metav1.Condition{condition(superofficev1alpha1.ConditionSynced, metav1.ConditionTrue)}, sync...)
 		}, map[string]float64{"Ready": 1, "Synced": 1}},
@@ -86,6 +97,9 @@ func TestReceiverConditionSeriesFollowTheConditionsEachReconcilerOwns(t *testing
 		if got := conditionSeries(t, key.String()); fmt.Sprint(got) != fmt.Sprint(step.want) {
 			t.Errorf("%s: series %v, want %v", step.name, got, step.want)
 		}
+	}
+	if got := seriesOf(t, resyncTotal, key.String(), "result"); len(got) != 0 {
+		t.Errorf("resync_total of a receiver gone: %v, want no series", got)
 	}
 }
 

@@ -43,3 +43,17 @@ func countResync(receiver, result string, created, updated, deleted int32) {
 		}
 	}
 }
+
+// initResyncCounters creates the receiver's resync_total series of every result at 0 (a
+// series that exists already keeps its count).
+func initResyncCounters(receiver string) {
+	for _, result := range []string{resyncResultSucceeded, resyncResultFailed, resyncResultMassDeletionRefused} {
+		resyncTotal.WithLabelValues(receiver, result)
+	}
+}
+
+// forgetResyncCounters drops the resync series of a receiver that is gone.
+func forgetResyncCounters(receiver string) {
+	resyncTotal.DeletePartialMatch(prometheus.Labels{"receiver": receiver})
+	resyncChangesTotal.DeletePartialMatch(prometheus.Labels{"receiver": receiver})
+}
