@@ -41,10 +41,11 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRDs and the manager's ClusterRole from the markers.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." paths="./internal/..." output:crd:artifacts:config=config/crd/bases
-	@# The chart carries copies of both; a test checks they are current.
+	@# The chart carries copies of both, and of the alerts; a test checks they are current.
 	@mkdir -p charts/associate-operator/files/crds
 	@cp config/crd/bases/*.yaml charts/associate-operator/files/crds/
 	@cp config/rbac/role.yaml charts/associate-operator/files/manager-role.yaml
+	@cp config/prometheus/rules.yaml charts/associate-operator/files/prometheus-rules.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate the DeepCopy methods.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,7 +138,7 @@ func TestChartDefaultInstallRendersTheOperatorWithoutHooksOrWildcards(t *testing
 			t.Errorf("default install lacks %s; rendered kinds %v", want, kinds(objects))
 		}
 	}
-	for _, optional := range []string{"Ingress", "ServiceMonitor", "ConfigMap", "Job", "Pod"} {
+	for _, optional := range []string{"Ingress", "ServiceMonitor", "PrometheusRule", "ConfigMap", "Job", "Pod"} {
 		if slices.Contains(kinds(objects), optional) {
 			t.Errorf("default install renders a %s; optional parts must default to off and no hook Job may run", optional)
 		}
@@ -223,6 +224,9 @@ func TestChartValuesSchemaRefusesWrongTypesAndUnknownKeys(t *testing.T) {
 		{"an extra RBAC rule granting every verb", []string{"--set", "rbac.extraRules[0].apiGroups[0]=", "--set", "rbac.extraRules[0].resources[0]=configmaps", "--set", "rbac.extraRules[0].verbs[0]=*"}, "/rbac/extraRules/0/verbs/0"},
 		{"an extra RBAC rule on every resource", []string{"--set", "rbac.extraRules[0].apiGroups[0]=", "--set", "rbac.extraRules[0].resources[0]=*", "--set", "rbac.extraRules[0].verbs[0]=get"}, "/rbac/extraRules/0/resources/0"},
 		{"an Ingress without a host", []string{"--set", "ingress.enabled=true"}, "ingress.host is required"},
+		{"a duration for an alert that does not exist", []string{"--set", "metrics.prometheusRule.for.AssociateOperatorTypo=5m"}, "'AssociateOperatorTypo' not allowed"},
+		{"an alert duration that is no duration", []string{"--set", "metrics.prometheusRule.for.AssociateOperatorDown=5 minutes"}, "/metrics/prometheusRule/for/AssociateOperatorDown"},
+		{"disabling an alert that does not exist", []string{"--set", "metrics.prometheusRule.disabled[0]=AssociateOperatorTypo"}, "/metrics/prometheusRule/disabled/0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,6 +313,56 @@ func TestChartOptionalPartsFollowTheirValues(t *testing.T) {
 			wantKinds: []string{"ServiceMonitor"},
 		},
 		{
+			name:      "metrics.prometheusRule.enabled adds the alerts of config/prometheus, on the release's metrics Service",
+			args:      []string{"--set", "metrics.prometheusRule.enabled=true"},
+			wantKinds: []string{"PrometheusRule"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				rendered := renderedAlerts(t, objects)
+				source := sourceAlerts(t)
+				if !slices.Equal(slices.Sorted(maps.Keys(rendered)), slices.Sorted(maps.Keys(source))) {
+					t.Errorf("chart renders alerts %v, config/prometheus/rules.yaml holds %v", slices.Sorted(maps.Keys(rendered)), slices.Sorted(maps.Keys(source)))
+				}
+				release := `job="` + releaseName + `-metrics", namespace="` + releaseNamespace + `"`
+				for name, rule := range rendered {
+					want := source[name]
+					want["expr"] = strings.ReplaceAll(want["expr"].(string), `job="associate-operator-metrics-service", namespace="associate-operator-system"`, release)
+					if fmt.Sprint(rule) != fmt.Sprint(want) {
+						t.Errorf("alert %s renders as\n%v\nwant config/prometheus's with the release's job and namespace:\n%v", name, rule, want)
+					}
+				}
+				if expr := fmt.Sprint(rendered["AssociateOperatorDown"]["expr"]); !strings.Contains(expr, release) {
+					t.Errorf("AssociateOperatorDown reads %s, want up{%s}", expr, release)
+				}
+			},
+		},
+		{
+			name: "metrics.prometheusRule's labels, alertLabels, for and disabled",
+			args: []string{"--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.prometheusRule.labels.release=kube-prometheus-stack",
+				"--set", "metrics.prometheusRule.alertLabels.team=identity", "--set", "metrics.prometheusRule.alertLabels.severity=page",
+				"--set", "metrics.prometheusRule.for.AssociateOperatorReceiverNotReady=30m",
+				"--set", "metrics.prometheusRule.disabled[0]=AssociateOperatorWebhookUnauthorized", "--set", "leaderElection.enabled=false"},
+			check: func(t *testing.T, objects []*unstructured.Unstructured) {
+				if rule := byKind(objects)["PrometheusRule/"+releaseName]; rule == nil || rule.GetLabels()["release"] != "kube-prometheus-stack" {
+					t.Errorf("no PrometheusRule %s labelled release: kube-prometheus-stack", releaseName)
+				}
+				rendered := renderedAlerts(t, objects)
+				for _, gone := range []string{"AssociateOperatorWebhookUnauthorized", "AssociateOperatorNoLeader"} {
+					if _, ok := rendered[gone]; ok {
+						t.Errorf("alert %s rendered; want it left out (disabled, or no leader election)", gone)
+					}
+				}
+				if got := rendered["AssociateOperatorReceiverNotReady"]["for"]; got != "30m" {
+					t.Errorf("AssociateOperatorReceiverNotReady for = %v, want 30m", got)
+				}
+				for name, rule := range rendered {
+					labels, _ := rule["labels"].(map[string]any)
+					if labels["team"] != "identity" || labels["severity"] != sourceAlerts(t)[name]["labels"].(map[string]any)["severity"] {
+						t.Errorf("alert %s has labels %v, want team: identity added and its own severity kept", name, labels)
+					}
+				}
+			},
+		},
+		{
 			name:      "grafanaDashboard.enabled adds the dashboard ConfigMap",
 			args:      []string{"--set", "grafanaDashboard.enabled=true"},
 			wantKinds: []string{"ConfigMap"},
@@ -376,6 +430,60 @@ func TestChartOptionalPartsFollowTheirValues(t *testing.T) {
 				tt.check(t, objects)
 			}
 		})
+	}
+}
+
+// renderedAlerts are the rendered PrometheusRule's rules by alert name.
+func renderedAlerts(t *testing.T, objects []*unstructured.Unstructured) map[string]map[string]any {
+	t.Helper()
+	rule := byKind(objects)["PrometheusRule/"+releaseName]
+	if rule == nil {
+		t.Fatalf("no PrometheusRule %s rendered; got kinds %v", releaseName, kinds(objects))
+	}
+	return alertsByName(t, rule.Object)
+}
+
+// sourceAlerts are the rules of config/prometheus/rules.yaml by alert name.
+func sourceAlerts(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	objects, err := testenv.Decode(must(os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "prometheus", "rules.yaml"))))
+	if err != nil || len(objects) != 1 {
+		t.Fatalf("config/prometheus/rules.yaml: %d objects, %v", len(objects), err)
+	}
+	return alertsByName(t, objects[0].Object)
+}
+
+func alertsByName(t *testing.T, prometheusRule map[string]any) map[string]map[string]any {
+	t.Helper()
+	groups, _, _ := unstructured.NestedSlice(prometheusRule, "spec", "groups")
+	alerts := map[string]map[string]any{}
+	for _, group := range groups {
+		rules, _, _ := unstructured.NestedSlice(group.(map[string]any), "rules")
+		for _, rule := range rules {
+			r := rule.(map[string]any)
+			alerts[fmt.Sprint(r["alert"])] = r
+		}
+	}
+	if len(alerts) == 0 {
+		t.Fatal("the PrometheusRule holds no alerts")
+	}
+	return alerts
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// The chart renders the alerts from files/prometheus-rules.yaml, a copy of
+// config/prometheus/rules.yaml (`make manifests` copies it): they must not drift.
+func TestChartCopyOfTheAlertsIsCurrent(t *testing.T) {
+	source := filepath.Join(testenv.RepoRoot(), "config", "prometheus", "rules.yaml")
+	chartCopy := filepath.Join(chartDir(), "files", "prometheus-rules.yaml")
+	if !bytes.Equal(must(os.ReadFile(source)), must(os.ReadFile(chartCopy))) {
+		t.Errorf("%s differs from %s: run `make manifests`", chartCopy, source)
 	}
 }
 
