@@ -169,6 +169,11 @@ Send a signed, documented delivery to the ingress:
   go run ./cmd/sendevent --url http://127.0.0.1:%[3]s%[4]s --secret-file %[5]s/webhook-secret --event created
   kubectl get associates
 
+and delete that associate again (the documented deletion is tenant Default's, and older):
+
+  go run ./cmd/sendevent --url http://127.0.0.1:%[3]s%[4]s --secret-file %[5]s/webhook-secret --event deleted \
+    --tenant Cust1234 --primary-key 141424 --timestamp now
+
 Ctrl-C stops the manager and the control plane.
 
 `, kubeconfig, samplePolicy, webhookPort, receiverPath, localDir)

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/ingress/samples"
 	"github.com/assocsync/associate-operator/internal/signature"
 	"github.com/assocsync/associate-operator/internal/testenv"
@@ -33,6 +34,9 @@ const (
 	// The documented associate.created payload: Cust1234, associate 141424, person 21.
 	createdAssociate = "cust1234-141424"
 	createdPerson    = "21"
+	// The documented associate.changed (no FieldValues) touches associate 141423 into being;
+	// it outlives the round trip that deletes the created one.
+	changedAssociate = "cust1234-141423"
 	waitTimeout      = 90 * time.Second
 )
 
@@ -121,6 +125,24 @@ func TestHelmInstallRunsTheOperatorAsItsServiceAccount(t *testing.T) {
 		applied := map[string]string{"receiver": "default/superoffice", "result": "applied"}
 		if testenv.SumMetric(families, "associate_operator_webhook_requests_total", applied) < 1 {
 			return fmt.Errorf("associate_operator_webhook_requests_total{receiver=\"default/superoffice\",result=\"applied\"} is not counted in /metrics")
+		}
+		return nil
+	})
+
+	// The README's round trip: the documented deletion, pointed at the associate just created.
+	out, err := run(t, sendevent, nil, "--url", url, "--secret-file", secretFile, "--event", "deleted",
+		"--tenant", "Cust1234", "--primary-key", "141424", "--timestamp", "now")
+	if result := replyResult(out); err != nil || result != "applied" {
+		t.Errorf("sendevent --event deleted --tenant Cust1234 --primary-key 141424 --timestamp now answered %q (%v), want applied:\n%s", result, err, out)
+	}
+	testenv.Eventually(t, waitTimeout, "Associate "+createdAssociate+" deleted and ServiceAccount person-"+createdPerson+" deprovisioned", func() error {
+		for name, obj := range map[string]client.Object{
+			createdAssociate: &superofficev1alpha1.Associate{}, "person-" + createdPerson: &corev1.ServiceAccount{},
+		} {
+			err := c.client.Get(t.Context(), client.ObjectKey{Namespace: receiverNamespace, Name: name}, obj)
+			if !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%T %s is still there (%v)", obj, name, err)
+			}
 		}
 		return nil
 	})
@@ -395,8 +417,8 @@ func checkUninstalled(t *testing.T, c *cluster) {
 		t.Errorf("ClusterRole %s after helm uninstall: %v, want NotFound", releaseName, err)
 	}
 	if out, err := c.kubectl(t, "get", "associates", "--namespace", receiverNamespace, "-o", "name"); err != nil ||
-		!strings.Contains(out, createdAssociate) {
-		t.Errorf("Associate %s should survive helm uninstall with the CRDs: %v %s", createdAssociate, err, out)
+		!strings.Contains(out, changedAssociate) {
+		t.Errorf("Associate %s should survive helm uninstall with the CRDs: %v %s", changedAssociate, err, out)
 	}
 }
 
