@@ -2,6 +2,9 @@ package monitoring
 
 import (
 	"fmt"
+	"go/ast"
+	goparser "go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,6 +147,12 @@ conditions:
 - {type: Ready, status: "True", reason: Ready, message: ok, observedGeneration: 1, lastTransitionTime: "2026-01-01T00:00:00Z"}
 - {type: Synced, status: "False", reason: MassDeletionRefused, message: 40 of 50 gone, observedGeneration: 1, lastTransitionTime: "2026-01-01T00:00:00Z"}`,
 			want: "Degraded", wantMessage: "Synced MassDeletionRefused"},
+		{name: "a receiver whose SuperOffice endpoint is refused", kinds: []string{"WebhookReceiver"}, generation: 1, status: `
+observedGeneration: 1
+conditions:
+- {type: Ready, status: "True", reason: Ready, message: ok, observedGeneration: 1, lastTransitionTime: "2026-01-01T00:00:00Z"}
+- {type: Synced, status: "False", reason: EndpointNotAllowed, message: "url must be https", observedGeneration: 1, lastTransitionTime: "2026-01-01T00:00:00Z"}`,
+			want: "Degraded", wantMessage: "Synced EndpointNotAllowed"},
 		{name: "a receiver whose webhook SuperOffice stopped", kinds: []string{"WebhookReceiver"}, generation: 1, status: `
 observedGeneration: 1
 conditions:
@@ -273,4 +282,54 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(content)
+}
+
+// retryableReasons are the reasons of api/v1alpha1 that are no terminal error: a True
+// condition's, or a False one's that the operator retries by itself.
+var retryableReasons = []string{
+	"Provisioned", "NoPolicyMatched", "Deprovisioned", "HTTPActionSucceeded", "TemplatesRendered",
+	"Ready", "Synced", "Registered", "ResyncPending",
+	"ProvisioningFailed", "DeprovisioningFailed", "HTTPActionFailed", "ResyncFailed", "RegistrationFailed",
+}
+
+// Every reason the API declares is either retried (Progressing) or needs a person
+// (Degraded): a new reason must be placed in health.lua's terminal list or here.
+func TestArgoCDHealthKnowsEveryReasonOfTheAPI(t *testing.T) {
+	script := readFile(t, filepath.Join(argocdDir, "health.lua"))
+	file, err := goparser.ParseFile(token.NewFileSet(), filepath.Join(testenv.RepoRoot(), "api", "v1alpha1", "conditions.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	ast.Inspect(file, func(n ast.Node) bool {
+		spec, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range spec.Names {
+			if lit, ok := spec.Values[i].(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "Reason") {
+				reasons = append(reasons, strings.Trim(lit.Value, `"`))
+			}
+		}
+		return true
+	})
+	if len(reasons) < 10 {
+		t.Fatalf("found only the reasons %v in api/v1alpha1/conditions.go", reasons)
+	}
+	for _, reason := range reasons {
+		want := "Degraded"
+		if slices.Contains(retryableReasons, reason) {
+			want = "Progressing"
+		}
+		obj := map[string]any{
+			"kind":     "WebhookReceiver",
+			"metadata": map[string]any{"name": "sample", "generation": int64(1)},
+			"status": map[string]any{"observedGeneration": int64(1), "conditions": []any{map[string]any{
+				"type": "Ready", "status": "False", "reason": reason, "message": "m", "observedGeneration": int64(1),
+			}}},
+		}
+		if got, _ := argocdHealth(t, script, obj); got != want {
+			t.Errorf("Ready False with reason %s is %s, want %s", reason, got, want)
+		}
+	}
 }

@@ -11,8 +11,8 @@ local hs = { status = "Progressing", message = "Waiting for the operator" }
 local terminal = {
   TemplateError = true, InvalidSelector = true, TargetNotAllowed = true, ObjectConflict = true,
   SecretNotFound = true, NoKeysFound = true, TargetNamespaceNotAllowed = true,
-  CredentialsNotFound = true, InvalidCredentials = true, MassDeletionRefused = true,
-  WebhookTooManyErrors = true, WebhookStopped = true,
+  CredentialsNotFound = true, InvalidCredentials = true, EndpointNotAllowed = true,
+  MassDeletionRefused = true, WebhookTooManyErrors = true, WebhookStopped = true,
 }
 
 local function describe(c)
