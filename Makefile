@@ -48,11 +48,11 @@ manifests: controller-gen ## Generate the CRDs and the manager's ClusterRole fro
 	@cp config/prometheus/rules.yaml charts/associate-operator/files/prometheus-rules.yaml
 
 .PHONY: generate
-generate: controller-gen ## Generate the DeepCopy methods.
-	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+generate: controller-gen ## Generate the DeepCopy methods and the apply configurations.
+	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" applyconfiguration:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 # The files that `make manifests generate` writes; CI fails when a commit leaves them stale.
-GENERATED = config/crd config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go charts/associate-operator/files
+GENERATED = config/crd config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go api/v1alpha1/applyconfiguration charts/associate-operator/files
 
 .PHONY: verify
 verify: manifests generate ## Regenerate, then fail when the generated files differ from the commit.

@@ -10,6 +10,10 @@ var (
 	// GroupVersion is the group and version of this API.
 	GroupVersion = schema.GroupVersion{Group: "superoffice.assocsync.io", Version: "v1alpha1"}
 
+	// SchemeGroupVersion is GroupVersion under the name generated code (apply
+	// configurations) expects.
+	SchemeGroupVersion = GroupVersion
+
 	// SchemeBuilder registers this API's types with a scheme.
 	SchemeBuilder = runtime.NewSchemeBuilder(func(scheme *runtime.Scheme) error {
 		metav1.AddToGroupVersion(scheme, GroupVersion)
