@@ -23,8 +23,12 @@ type Options struct {
 	BindAddress string
 	// TombstoneTTL is how long a deleted associate's tombstone lives.
 	TombstoneTTL time.Duration
-	// MaxBodyBytes, when positive, caps every receiver's spec.maxBodyBytes.
+	// MaxBodyBytes, when positive, caps every receiver's spec.maxBodyBytes; zero turns the
+	// ceiling off (receivers' own limits, and the in-flight budget, still hold).
 	MaxBodyBytes int64
+	// MaxInflightBodyBytes bounds the body bytes read at once, over all requests;
+	// DefaultMaxInflightBodyBytes when zero. It must not be below MaxBodyBytes.
+	MaxInflightBodyBytes int64
 	// Listener, when set, is used instead of listening on BindAddress (tests).
 	Listener net.Listener
 	// APICallTimeout bounds each API call of an apply; mirror.DefaultCallTimeout when zero.
@@ -43,6 +47,13 @@ type Options struct {
 // Add registers the webhook ingress with the manager: the HTTP server on every replica,
 // and the leader-elected collector of expired tombstones.
 func Add(mgr manager.Manager, opts Options) error {
+	budget := opts.MaxInflightBodyBytes
+	if budget == 0 {
+		budget = DefaultMaxInflightBodyBytes
+	}
+	if err := CheckBodyLimits(opts.MaxBodyBytes, budget); err != nil {
+		return err
+	}
 	listener := opts.Listener
 	if listener == nil {
 		var err error
@@ -61,6 +72,8 @@ func Add(mgr manager.Manager, opts Options) error {
 		deliveries:     deliveries,
 		log:            log,
 		maxBodyCeiling: opts.MaxBodyBytes,
+		budget:         newBodyBudget(budget),
+		refusals:       newLogSampler(nil),
 		enricher:       apiclient.Shared(mgr),
 	}
 	// What the handler reads from the cache. Registered now, before the manager starts, so
@@ -95,6 +108,21 @@ func Add(mgr manager.Manager, opts Options) error {
 		Interval: collectInterval(opts),
 		Log:      log.WithName("tombstones"),
 	})
+}
+
+// CheckBodyLimits refuses a body ceiling (--max-body-bytes) above the in-flight budget
+// (--max-inflight-body-bytes): a body of the largest allowed size could never be read.
+func CheckBodyLimits(maxBodyBytes, maxInflightBodyBytes int64) error {
+	switch {
+	case maxBodyBytes < 0:
+		return fmt.Errorf("--max-body-bytes is %d; want 0 (no ceiling) or more", maxBodyBytes)
+	case maxInflightBodyBytes <= 0:
+		return fmt.Errorf("--max-inflight-body-bytes is %d; want a positive number of bytes", maxInflightBodyBytes)
+	case maxBodyBytes > maxInflightBodyBytes:
+		return fmt.Errorf("--max-body-bytes (%d) is above --max-inflight-body-bytes (%d): a body of the allowed size could never be read; "+
+			"raise the budget or lower the ceiling", maxBodyBytes, maxInflightBodyBytes)
+	}
+	return nil
 }
 
 func collectInterval(opts Options) time.Duration {
