@@ -65,6 +65,7 @@ func Add(mgr manager.Manager, opts Options) error {
 	m := mirror.New(mgr, opts.TombstoneTTL)
 	m.CallTimeout = opts.APICallTimeout
 	deliveries := newDeliveryRecorder(mgr.GetClient(), log)
+	clients := apiclient.Shared(mgr)
 	h := &handler{
 		reader:         mgr.GetClient(),
 		mirror:         m,
@@ -74,7 +75,7 @@ func Add(mgr manager.Manager, opts Options) error {
 		maxBodyCeiling: opts.MaxBodyBytes,
 		budget:         newBodyBudget(budget),
 		refusals:       newLogSampler(nil),
-		enricher:       apiclient.Shared(mgr),
+		enricher:       clients,
 	}
 	// What the handler reads from the cache. Registered now, before the manager starts, so
 	// that the manager's cache-sync readiness covers them on every replica, including
@@ -87,6 +88,13 @@ func Add(mgr manager.Manager, opts Options) error {
 		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
 			return fmt.Errorf("webhook ingress: registering the cache informer for %T: %w", obj, err)
 		}
+	}
+	receivers, err := mgr.GetCache().GetInformer(context.Background(), &superofficev1alpha1.WebhookReceiver{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("webhook ingress: registering the cache informer for receivers: %w", err)
+	}
+	if _, err := receivers.AddEventHandler(&pruner{warnings: h.warnings, deliveries: deliveries, clients: clients}); err != nil {
+		return fmt.Errorf("webhook ingress: watching receivers' deletion: %w", err)
 	}
 	shutdown := 30 * time.Second
 	srv := &server{

@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -286,4 +287,32 @@ func TestExpiredTombstonesAreIgnoredAndCollected(t *testing.T) {
 	if code, result := deliver(t, url, late.body(), secret); code != 200 || result != "applied" {
 		t.Fatalf("after --tombstone-ttl, a late event is no longer held back: want 200 applied, got %d %q", code, result)
 	}
+}
+
+func TestAReplicaForgetsTheMetricSeriesOfADeletedReceiver(t *testing.T) {
+	// A replica with the ingress only, as a non-leader runs it: no controller prunes here.
+	r := startReplica(t, restConfig, time.Hour)
+	ns := receiverSetup(t, "so", "Cust1234", nil, map[string]string{"secret": secret})
+	url := r.url + path(ns, "so")
+	waitReceiverServed(t, url, secret)
+	if code, _ := deliver(t, url, []byte(`{}`), "not-the-secret"); code != http.StatusUnauthorized {
+		t.Fatalf("a bad signature: want 401, got %d", code)
+	}
+	receiver := ns + "/so"
+	if n := ingress.ReceiverSeries(t, receiver); n == 0 {
+		t.Fatalf("want request series for %s after its deliveries, got none", receiver)
+	}
+	var whr superofficev1alpha1.WebhookReceiver
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "so"}, &whr); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(context.Background(), &whr); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the deleted receiver's metric series to be gone", func() error {
+		if n := ingress.ReceiverSeries(t, receiver); n != 0 {
+			return fmt.Errorf("%d series of %s left", n, receiver)
+		}
+		return nil
+	})
 }
