@@ -45,7 +45,8 @@ type Options struct {
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // Add registers the webhook ingress with the manager: the HTTP server on every replica,
-// and the leader-elected collector of expired tombstones.
+// and, leader-elected, the applier of deferred events and the collector of expired
+// tombstones.
 func Add(mgr manager.Manager, opts Options) error {
 	budget := opts.MaxInflightBodyBytes
 	if budget == 0 {
@@ -110,6 +111,12 @@ func Add(mgr manager.Manager, opts Options) error {
 	}
 	if err := mgr.Add(srv); err != nil {
 		return err
+	}
+	applier := &mirror.DeferredApplier{
+		Mirror: m, Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Log: log.WithName("deferred"),
+	}
+	if err := applier.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("webhook ingress: the applier of deferred events: %w", err)
 	}
 	return mgr.Add(&mirror.TombstoneCollector{
 		Client:   mgr.GetClient(),
