@@ -16,6 +16,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/signature"
 )
 
@@ -40,7 +41,10 @@ type applier interface {
 
 // handler answers POST /webhooks/{namespace}/{name}.
 type handler struct {
-	reader       client.Reader // the manager's cache: never an API GET per request
+	reader client.Reader // the manager's cache: never an API GET per request
+	// secrets reads the receivers' Secrets (only referenced ones are held); nil reads them
+	// through reader (handler tests).
+	secrets      secrets.Reader
 	mirror       applier
 	warnings     *warningRecorder  // nil: no Kubernetes Events
 	deliveries   *deliveryRecorder // nil: no lastDeliveryTime
@@ -112,7 +116,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 	ctx := r.Context()
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 
-	rcv, err := lookupReceiver(ctx, h.reader, key)
+	secretReader := h.secrets
+	if secretReader == nil {
+		secretReader = secrets.FromClient(h.reader)
+	}
+	rcv, err := lookupReceiver(ctx, h.reader, secretReader, key)
 	var notReady errNotReady
 	switch {
 	case apierrors.IsNotFound(err):

@@ -15,6 +15,7 @@ import (
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/apiclient"
 	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/secrets"
 )
 
 // Options configures the ingress.
@@ -40,7 +41,6 @@ type Options struct {
 
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers/status,verbs=get;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
@@ -66,9 +66,14 @@ func Add(mgr manager.Manager, opts Options) error {
 	m := mirror.New(mgr, opts.TombstoneTTL)
 	m.CallTimeout = opts.APICallTimeout
 	deliveries := newDeliveryRecorder(mgr.GetClient(), log)
-	clients := apiclient.Shared(mgr)
+	store, err := secrets.For(mgr)
+	if err != nil {
+		return fmt.Errorf("webhook ingress: %w", err)
+	}
+	clients := apiclient.Shared(mgr, store)
 	h := &handler{
 		reader:         mgr.GetClient(),
+		secrets:        store,
 		mirror:         m,
 		warnings:       newWarningRecorder(mgr.GetEventRecorder("associate-operator-webhook")),
 		deliveries:     deliveries,
@@ -81,9 +86,10 @@ func Add(mgr manager.Manager, opts Options) error {
 	// What the handler reads from the cache. Registered now, before the manager starts, so
 	// that the manager's cache-sync readiness covers them on every replica, including
 	// replicas that run no controller; Start then waits for their sync before serving.
+	// Secrets are not among them: the secrets Store holds only the referenced ones.
 	reads := []client.Object{
 		&superofficev1alpha1.WebhookReceiver{}, &superofficev1alpha1.Associate{},
-		&corev1.Secret{}, &corev1.ConfigMap{}, &corev1.Namespace{},
+		&corev1.ConfigMap{}, &corev1.Namespace{},
 	}
 	for _, obj := range reads {
 		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
