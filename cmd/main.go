@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -47,6 +48,12 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	log := ctrl.Log.WithName("setup")
+	// GC before the kernel's OOM kill: the Go memory limit follows the container's.
+	if limit, err := operator.SetMemoryLimit(ctrl.Log.WithName("memlimit"), memlimit.FromCgroup); err != nil {
+		log.Info("the Go memory limit could not be set from the container's memory limit", "error", err.Error())
+	} else {
+		log.Info("Go memory limit", "bytes", limit)
+	}
 	if err := run(opts); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
