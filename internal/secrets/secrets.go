@@ -199,8 +199,14 @@ func (s *Store) newInformer(key types.NamespacedName) toolscache.SharedIndexInfo
 		}
 		return obj, nil
 	})
-	_, _ = informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { s.notify(obj) },
+	// The first list of a new watch is no change: whoever just referenced the Secret is
+	// reconciled for that already. A Secret created later, an update and a deletion are.
+	_, _ = informer.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initialList bool) {
+			if !initialList {
+				s.notify(obj)
+			}
+		},
 		UpdateFunc: func(_, obj any) { s.notify(obj) },
 		DeleteFunc: func(obj any) { s.notify(obj) },
 	})
@@ -266,8 +272,8 @@ func (s *Store) Watched() int {
 	return len(s.watches)
 }
 
-// Source is a controller source of the watched Secrets' changes (their initial list
-// included), handed to h as generic events; use it in place of a Secret informer:
+// Source is a controller source of the watched Secrets' changes (not the first list of a
+// new watch), handed to h as generic events; use it in place of a Secret informer:
 // WatchesRawSource(store.Source(handler.EnqueueRequestsFromMapFunc(...))).
 func (s *Store) Source(h handler.EventHandler) source.Source {
 	return source.Func(func(ctx context.Context, queue workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
