@@ -184,6 +184,7 @@ func (m *Mirror) deferUntilGone(ctx context.Context, key types.NamespacedName, e
 			desired.Labels = map[string]string{}
 		}
 		desired.Labels[LabelTombstone] = LabelValueDeferred
+		desired.Labels[superofficev1alpha1.LabelManagedBy] = superofficev1alpha1.LabelManagedByValue
 		desired.Labels[superofficev1alpha1.LabelTenant] = superofficev1alpha1.TenantSlug(obs.Tenant)
 		desired.Labels[superofficev1alpha1.LabelAssociateID] = strconv.FormatInt(obs.AssociateID, 10)
 		desired.Data = map[string]string{deferredKey: string(data)}

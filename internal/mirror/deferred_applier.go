@@ -61,8 +61,12 @@ func (d *DeferredApplier) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(d)
 }
 
+// isDeferred: a deferred event's ConfigMap as the mirror writes it; a ConfigMap that
+// merely carries the label is left alone.
 func isDeferred(obj client.Object) bool {
-	return obj.GetLabels()[LabelTombstone] == LabelValueDeferred && strings.HasSuffix(obj.GetName(), ".deferred")
+	labels := obj.GetLabels()
+	return labels[LabelTombstone] == LabelValueDeferred && strings.HasSuffix(obj.GetName(), ".deferred") &&
+		labels[superofficev1alpha1.LabelManagedBy] == superofficev1alpha1.LabelManagedByValue
 }
 
 func deferredOfAssociate(_ context.Context, a client.Object) []reconcile.Request {
@@ -97,9 +101,20 @@ func (d *DeferredApplier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	case err != nil && !apierrors.IsNotFound(err):
 		return ctrl.Result{}, err
 	}
+	// Anyone who may write ConfigMaps here could have written this one: apply it only for
+	// a receiver that exists and writes into this namespace, as the ingress would have.
+	obs := ev.observation(req.Namespace)
+	if obs.Receiver.Name != "" {
+		if ok, why, err := d.receiverWrites(ctx, obs.Receiver, req.Namespace); err != nil {
+			return ctrl.Result{}, err
+		} else if !ok {
+			log.Info("dropping a deferred event", "eventId", ev.EventID, "reason", why)
+			return ctrl.Result{}, d.deleteIfUnchanged(ctx, &cm)
+		}
+	}
 	// Gone (or replaced by another Associate of that name, which Apply decides against
 	// like any other event).
-	outcome, err := d.Mirror.Apply(ctx, ev.observation(req.Namespace))
+	outcome, err := d.Mirror.Apply(ctx, obs)
 	switch {
 	case errors.Is(err, ErrInvalid) || errors.Is(err, ErrConflict):
 		// No retry can apply it (say, another receiver has taken the Associate meanwhile).
@@ -118,6 +133,31 @@ func (d *DeferredApplier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
+}
+
+// receiverWrites tells whether the receiver exists and writes Associates into namespace
+// (the namespace's own, or one whose annotation allows the receiver's), read from the cache.
+func (d *DeferredApplier) receiverWrites(ctx context.Context, key types.NamespacedName, namespace string) (bool, string, error) {
+	var receiver superofficev1alpha1.WebhookReceiver
+	err := d.Client.Get(ctx, key, &receiver)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, "receiver " + key.String() + " no longer exists", nil
+	case err != nil:
+		return false, "", err
+	case receiver.TargetNamespace() != namespace:
+		return false, "receiver " + key.String() + " does not write into namespace " + namespace, nil
+	case receiver.TargetNamespace() == receiver.Namespace:
+		return true, "", nil
+	}
+	var ns corev1.Namespace
+	if err := d.Client.Get(ctx, types.NamespacedName{Name: namespace}, &ns); err != nil {
+		return false, "", client.IgnoreNotFound(err)
+	}
+	if !receiver.TargetAllowed(ns.Annotations) {
+		return false, "namespace " + namespace + " does not allow receivers of namespace " + receiver.Namespace, nil
+	}
+	return true, "", nil
 }
 
 // deleteIfUnchanged deletes the ConfigMap as read: an event merged in since is kept.

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -23,6 +24,11 @@ const holdFinalizer = "test.assocsync.io/hold"
 func (f *fixture) terminating() (release func()) {
 	f.t.Helper()
 	ctx := context.Background()
+	receiver := &superofficev1alpha1.WebhookReceiver{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "so"},
+		Spec: superofficev1alpha1.WebhookReceiverSpec{SecretRef: superofficev1alpha1.SecretKeysReference{Name: "so-secret"}}}
+	if err := k8s.Create(ctx, receiver); err != nil && !apierrors.IsAlreadyExists(err) {
+		f.t.Fatal(err)
+	}
 	f.apply(mirrorWith(nil), f.obs(EventCreated, "c1", 10))
 	a := f.associate()
 	a.Finalizers = append(a.Finalizers, holdFinalizer)
@@ -185,4 +191,31 @@ func (f *fixture) gone() {
 		}
 		return nil
 	})
+}
+
+func TestADeferredEventOfAReceiverThatDoesNotWriteHereIsDropped(t *testing.T) {
+	// Whoever may write ConfigMaps in the namespace can write one that looks deferred.
+	f := newFixture(t)
+	release := f.terminating()
+	other := &superofficev1alpha1.WebhookReceiver{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "other"},
+		Spec: superofficev1alpha1.WebhookReceiverSpec{SecretRef: superofficev1alpha1.SecretKeysReference{Name: "s"}, TargetNamespace: "elsewhere"}}
+	if err := k8s.Create(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	for _, receiver := range []types.NamespacedName{{Namespace: "elsewhere", Name: "so"}, {Namespace: f.ns, Name: "other"}} {
+		obs := f.obs(EventChanged, "forged-"+receiver.Name, 20)
+		obs.Receiver = receiver
+		if _, err := mirrorWith(nil).deferUntilGone(context.Background(), f.key, f.associate(), obs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	f.gone()
+	f.reconcileDeferred(f.applier())
+	if f.associate() != nil {
+		t.Error("a deferred event naming a receiver that does not write into the namespace created the Associate")
+	}
+	if f.deferredCM() != nil {
+		t.Error("want the dropped event's ConfigMap deleted")
+	}
 }
