@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/secrets"
 )
 
 // defaultMaxConcurrentReconciles is used unless the manager's controller options set one.
@@ -56,10 +57,17 @@ type AssociateReconciler struct {
 	summaries *provisionSummaries
 	// orphans are Associates deleted without their finalizer (associate_orphans.go).
 	orphans *orphans
+	// Secrets reads the Secrets HTTP actions reference; nil reads them through Client.
+	Secrets secrets.Reader
 }
 
 func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
+	store, err := secrets.For(mgr)
+	if err != nil {
+		return err
+	}
 	r := &AssociateReconciler{
+		Secrets:   store,
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("associate-controller"),
 		Templates: opts.templates(),

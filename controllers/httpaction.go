@@ -12,11 +12,10 @@ import (
 	"net/url"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/signature"
 )
 
@@ -172,10 +171,14 @@ func (r *AssociateReconciler) call(ctx context.Context, p *policy,
 	}
 }
 
-// secretValue reads one key of a Secret (through the cache).
+// secretValue reads one key of a Secret (from the referenced Secrets' informers).
 func (r *AssociateReconciler) secretValue(ctx context.Context, ref secretKeyRef) ([]byte, error) {
-	var secret corev1.Secret
-	if err := r.Get(ctx, types.NamespacedName{Namespace: ref.namespace, Name: ref.name}, &secret); err != nil {
+	reader := r.Secrets
+	if reader == nil {
+		reader = secrets.FromClient(r.Client)
+	}
+	secret, err := reader.Get(ctx, ref.namespace, ref.name)
+	if err != nil {
 		return nil, fmt.Errorf("reading Secret %s/%s: %w", ref.namespace, ref.name, err)
 	}
 	value, ok := secret.Data[ref.key]

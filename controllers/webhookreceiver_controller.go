@@ -19,6 +19,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/ingress"
+	"github.com/assocsync/associate-operator/internal/secrets"
 )
 
 // receiverSecretIndex indexes WebhookReceivers by the name of the Secret they reference.
@@ -34,7 +35,8 @@ const receiverTargetIndex = "targetNamespace"
 // webhookReceiverReconciler keeps a receiver's Ready condition and webhookPath. The
 // ingress decides readiness from the cache by itself; this status is for people.
 type webhookReceiverReconciler struct {
-	client client.Client
+	client  client.Client
+	secrets secrets.Reader
 }
 
 func setupWebhookReceiverReconciler(mgr ctrl.Manager, _ Options) error {
@@ -55,14 +57,19 @@ func setupWebhookReceiverReconciler(mgr ctrl.Manager, _ Options) error {
 	if err != nil {
 		return fmt.Errorf("indexing WebhookReceivers by target namespace: %w", err)
 	}
-	r := &webhookReceiverReconciler{client: mgr.GetClient()}
+	store, err := secrets.For(mgr)
+	if err != nil {
+		return err
+	}
+	r := &webhookReceiverReconciler{client: mgr.GetClient(), secrets: store}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webhookreceiver").
 		// Status-only updates (lastDeliveryTime, our own writes) do not need a reconcile,
 		// but the sync controller's conditions decide Reconciling and Stalled.
 		For(&superofficev1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, syncConditionsChanged{}))).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret)).
+		// Only referenced Secrets are held (internal/secrets): no cluster-wide Secret informer.
+		WatchesRawSource(store.Source(handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret))).
 		// The target namespace's annotation allows or refuses a receiver of another namespace.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.receiversTargeting),
 			builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
@@ -134,8 +141,11 @@ func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *sup
 		return metav1.ConditionFalse, superofficev1alpha1.ReasonTargetNamespaceNotAllowed, message, err
 	}
 	secretName := receiver.Spec.SecretRef.Name
-	var secret corev1.Secret
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: receiver.Namespace, Name: secretName}, &secret)
+	reader := r.secrets
+	if reader == nil {
+		reader = secrets.FromClient(r.client)
+	}
+	secret, err := reader.Get(ctx, receiver.Namespace, secretName)
 	switch {
 	case apierrors.IsNotFound(err):
 		return metav1.ConditionFalse, superofficev1alpha1.ReasonSecretNotFound,
@@ -144,7 +154,7 @@ func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *sup
 		return "", "", "", err
 	}
 	keys := ingress.SecretKeys(receiver)
-	accepted := len(ingress.AcceptedSecrets(receiver, &secret))
+	accepted := len(ingress.AcceptedSecrets(receiver, secret))
 	if accepted == 0 {
 		return metav1.ConditionFalse, superofficev1alpha1.ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v", secretName, keys), nil
 	}

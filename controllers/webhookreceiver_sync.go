@@ -29,6 +29,7 @@ import (
 	"github.com/assocsync/associate-operator/internal/apiclient"
 	"github.com/assocsync/associate-operator/internal/ingress"
 	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/superoffice"
 )
 
@@ -56,6 +57,7 @@ type syncConfig struct {
 // webhook of those with spec.registration. It runs on the leader only.
 type webhookReceiverSyncReconciler struct {
 	client   client.Client
+	secrets  secrets.Reader // nil: read through client (tests)
 	clients  *apiclient.Cache
 	resyncer *resyncer
 	recorder events.EventRecorder
@@ -92,8 +94,12 @@ func addWebhookReceiverSyncReconciler(mgr ctrl.Manager, opts Options, cfg syncCo
 	if err != nil {
 		return fmt.Errorf("indexing WebhookReceivers by the Secrets they read: %w", err)
 	}
+	store, err := secrets.For(mgr)
+	if err != nil {
+		return err
+	}
 	if cfg.clients == nil {
-		cfg.clients = apiclient.Shared(mgr)
+		cfg.clients = apiclient.Shared(mgr, store)
 	}
 	if cfg.now == nil {
 		cfg.now = time.Now
@@ -101,6 +107,7 @@ func addWebhookReceiverSyncReconciler(mgr ctrl.Manager, opts Options, cfg syncCo
 	m := mirror.New(mgr, opts.TombstoneTTL)
 	r := &webhookReceiverSyncReconciler{
 		client:   mgr.GetClient(),
+		secrets:  store,
 		clients:  cfg.clients,
 		resyncer: &resyncer{reader: mgr.GetClient(), mirror: m, now: cfg.now},
 		recorder: mgr.GetEventRecorder("associate-operator-sync"),
@@ -113,7 +120,8 @@ func addWebhookReceiverSyncReconciler(mgr ctrl.Manager, opts Options, cfg syncCo
 		// Spec edits, the resync annotation and deletion; not the status writes.
 		For(&superofficev1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret)).
+		// Only referenced Secrets are held (internal/secrets): no cluster-wide Secret informer.
+		WatchesRawSource(store.Source(handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Complete(r)
 }
@@ -320,12 +328,18 @@ func (r *webhookReceiverSyncReconciler) runResync(ctx context.Context, receiver 
 // reconcileRegistration keeps the webhook and records Registered and status.registration;
 // it returns an error when a retry may fix the failure.
 func (r *webhookReceiverSyncReconciler) reconcileRegistration(ctx context.Context, receiver *superofficev1alpha1.WebhookReceiver, so webhookAPI, reactivate bool, status *syncStatus) error {
-	var secret corev1.Secret
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: receiver.Namespace, Name: receiver.Spec.SecretRef.Name}, &secret)
+	reader := r.secrets
+	if reader == nil {
+		reader = secrets.FromClient(r.client)
+	}
+	secret, err := reader.Get(ctx, receiver.Namespace, receiver.Spec.SecretRef.Name)
 	if client.IgnoreNotFound(err) != nil {
 		return err
 	}
-	keys := ingress.AcceptedSecrets(receiver, &secret)
+	if secret == nil {
+		secret = &corev1.Secret{}
+	}
+	keys := ingress.AcceptedSecrets(receiver, secret)
 	if err != nil || len(keys) == 0 {
 		reason, msg := superofficev1alpha1.ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v to register as the webhook's Secret", secret.Name, ingress.SecretKeys(receiver))
 		if err != nil {

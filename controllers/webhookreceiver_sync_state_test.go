@@ -15,6 +15,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/apiclient"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
@@ -26,7 +27,7 @@ func newSyncReconcilerForState(objects ...*superofficev1alpha1.WebhookReceiver) 
 	c := builder.Build()
 	return &webhookReceiverSyncReconciler{
 		client:  c,
-		clients: apiclient.NewCache(c),
+		clients: apiclient.NewCache(secrets.FromClient(c)),
 		now:     time.Now,
 		state:   map[types.UID]*syncState{},
 		names:   map[types.NamespacedName]types.UID{},
@@ -92,7 +93,7 @@ func TestSyncStatusIsNotReappliedWhenItWouldNotChange(t *testing.T) {
 				return nil
 			},
 		}).Build()
-	r := &webhookReceiverSyncReconciler{client: c, clients: apiclient.NewCache(c), now: time.Now,
+	r := &webhookReceiverSyncReconciler{client: c, clients: apiclient.NewCache(secrets.FromClient(c)), now: time.Now,
 		state: map[types.UID]*syncState{}, names: map[types.NamespacedName]types.UID{}}
 
 	for range 3 {

@@ -29,6 +29,7 @@ import (
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/apiclient"
 	"github.com/assocsync/associate-operator/internal/ingress"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/superoffice"
 	"github.com/assocsync/associate-operator/internal/superoffice/fake"
 	"github.com/assocsync/associate-operator/internal/testenv"
@@ -71,7 +72,11 @@ func TestWebhookReceiverSync(t *testing.T) {
 	if err := setupWebhookReceiverReconciler(mgr, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	clients := apiclient.NewCache(mgr.GetClient())
+	store, err := secrets.For(mgr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := apiclient.NewCache(store)
 	clients.Configure = func(c *superoffice.Config) {
 		c.PageSize = syncTestPageSize
 		c.MaxAttempts = 2

@@ -9,12 +9,11 @@ import (
 	"fmt"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/superoffice"
 )
 
@@ -38,7 +37,7 @@ var (
 // Cache holds one client per receiver UID, rebuilt when spec.api, the tenant or the
 // credentials Secret (its resourceVersion) change.
 type Cache struct {
-	reader client.Reader
+	secrets secrets.Reader
 	// Configure, when set, adjusts every client's configuration (tests: page size, backoff).
 	Configure func(*superoffice.Config)
 
@@ -51,9 +50,9 @@ type entry struct {
 	client      *superoffice.Client
 }
 
-// NewCache reads credentials Secrets through reader (the manager's cache).
-func NewCache(reader client.Reader) *Cache {
-	return &Cache{reader: reader, clients: map[types.UID]entry{}}
+// NewCache reads credentials Secrets through secrets (the manager's referenced Secrets).
+func NewCache(secrets secrets.Reader) *Cache {
+	return &Cache{secrets: secrets, clients: map[types.UID]entry{}}
 }
 
 // For is the receiver's client, built on first use or after its inputs changed.
@@ -62,9 +61,9 @@ func (c *Cache) For(ctx context.Context, receiver *superofficev1alpha1.WebhookRe
 	if api == nil {
 		return nil, ErrNoAPI
 	}
-	var secret corev1.Secret
 	key := types.NamespacedName{Namespace: receiver.Namespace, Name: api.CredentialsSecretRef.Name}
-	if err := c.reader.Get(ctx, key, &secret); err != nil {
+	secret, err := c.secrets.Get(ctx, key.Namespace, key.Name)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("%w: Secret %s in namespace %s", ErrCredentialsNotFound, key.Name, key.Namespace)
 		}

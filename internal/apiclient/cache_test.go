@@ -15,6 +15,7 @@ import (
 	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/superoffice"
 	"github.com/assocsync/associate-operator/internal/superoffice/fake"
 )
@@ -48,7 +49,7 @@ func TestCacheReusesAClientUntilItsCredentialsChangeAndEnrichFetchesTheRecord(t 
 		KeyApplicationToken: []byte(creds.ApplicationToken), KeySystemUserToken: []byte(creds.SystemUserToken), KeyPrivateKey: creds.PrivateKeyPEM,
 	}}
 	reader := clientfake.NewClientBuilder().WithScheme(scheme).Build()
-	cache := NewCache(reader)
+	cache := NewCache(secrets.FromClient(reader))
 	ctx := context.Background()
 	receiver := receiverFor(srv.URL, so.Tenant())
 
@@ -92,7 +93,7 @@ func TestAPlainHTTPEnvironmentIsRefusedAsAnEndpointNotAsCredentials(t *testing.T
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "acc", Name: "creds"}, Data: map[string][]byte{KeyTicket: []byte("7T:x")}}
-	cache := NewCache(clientfake.NewClientBuilder().WithScheme(scheme).WithObjects(secret).Build())
+	cache := NewCache(secrets.FromClient(clientfake.NewClientBuilder().WithScheme(scheme).WithObjects(secret).Build()))
 	_, err := cache.For(context.Background(), receiverFor("http://online.superoffice.com", "Cust1"))
 	if !superoffice.IsEndpointNotAllowed(err) || errors.Is(err, ErrInvalidCredentials) || !strings.Contains(err.Error(), "environmentURL") {
 		t.Fatalf("want an endpoint refusal naming environmentURL (not ErrInvalidCredentials), got %v", err)

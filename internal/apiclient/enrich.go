@@ -8,6 +8,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/secrets"
 )
 
 // Enrich fetches an associate's record (GetAssociate) for a delivery that carries no
@@ -36,14 +37,14 @@ var (
 )
 
 // Shared is the one Cache of a manager, so that the ingress and the sync controller reuse
-// the same clients and tickets.
-func Shared(mgr manager.Manager) *Cache {
+// the same clients and tickets; the first caller's secrets reader is the one it keeps.
+func Shared(mgr manager.Manager, secrets secrets.Reader) *Cache {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if c, ok := shared[mgr]; ok {
 		return c
 	}
-	c := NewCache(mgr.GetClient())
+	c := NewCache(secrets)
 	shared[mgr] = c
 	return c
 }

@@ -74,3 +74,20 @@ func (d *deliveryRecorder) wait() {
 		d.wg.Wait()
 	}
 }
+
+// forget drops the throttle of a deleted receiver.
+func (d *deliveryRecorder) forget(receiver types.NamespacedName) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.lastWrite, receiver)
+}
+
+// tracked is how many receivers have a throttle entry (tests).
+func (d *deliveryRecorder) tracked() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.lastWrite)
+}

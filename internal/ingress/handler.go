@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/signature"
 )
 
@@ -30,6 +30,10 @@ const retryAfterSeconds = "10"
 // defaultApplyTimeout bounds the whole apply of one delivery, below the server's WriteTimeout.
 const defaultApplyTimeout = 25 * time.Second
 
+// maxClockSkew is how far past the manager's clock an event's Timestamp may be: a
+// later one would stay "newest" and make every real event after it stale.
+const maxClockSkew = 5 * time.Minute
+
 // applier is mirror.Mirror, or a fake in handler tests.
 type applier interface {
 	Apply(ctx context.Context, obs mirror.Observation) (mirror.Outcome, error)
@@ -37,7 +41,10 @@ type applier interface {
 
 // handler answers POST /webhooks/{namespace}/{name}.
 type handler struct {
-	reader       client.Reader // the manager's cache: never an API GET per request
+	reader client.Reader // the manager's cache: never an API GET per request
+	// secrets reads the receivers' Secrets (only referenced ones are held); nil reads them
+	// through reader (handler tests).
+	secrets      secrets.Reader
 	mirror       applier
 	warnings     *warningRecorder  // nil: no Kubernetes Events
 	deliveries   *deliveryRecorder // nil: no lastDeliveryTime
@@ -45,6 +52,13 @@ type handler struct {
 	applyTimeout time.Duration
 	// maxBodyCeiling, when positive, caps every receiver's spec.maxBodyBytes.
 	maxBodyCeiling int64
+	// budget bounds the body bytes read at once; nil: unbounded (handler tests).
+	budget *bodyBudget
+	// refusals samples the log lines of refusals made before the signature is verified;
+	// nil logs every one.
+	refusals *logSampler
+	// now is the clock that future Timestamps are judged by; time.Now when nil.
+	now func() time.Time
 	// enricher fetches the record of a changed event without FieldValues for receivers
 	// with spec.api; nil turns that off.
 	enricher enricher
@@ -67,6 +81,9 @@ type delivery struct {
 	associate string
 	code      int
 	err       error
+	// verified: the signature was checked and matched; refusals before that come from
+	// anyone, and their log lines are sampled.
+	verified bool
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -78,6 +95,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		requestDuration.WithLabelValues(d.receiver).Observe(elapsed.Seconds())
 		kv := []any{"receiver", d.receiver, "event", d.event, "eventId", d.eventID, "result", d.result,
 			"associate", d.associate, "code", d.code, "duration", elapsed}
+		if !d.verified && d.code != http.StatusOK && h.refusals != nil {
+			ok, dropped := h.refusals.allow()
+			if !ok {
+				return
+			}
+			if dropped > 0 {
+				kv = append(kv, "suppressedRefusals", dropped)
+			}
+		}
 		if d.err != nil {
 			kv = append(kv, "error", d.err.Error())
 		}
@@ -90,7 +116,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 	ctx := r.Context()
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 
-	rcv, err := lookupReceiver(ctx, h.reader, key)
+	secretReader := h.secrets
+	if secretReader == nil {
+		secretReader = secrets.FromClient(h.reader)
+	}
+	rcv, err := lookupReceiver(ctx, h.reader, secretReader, key)
 	var notReady errNotReady
 	switch {
 	case apierrors.IsNotFound(err):
@@ -107,33 +137,16 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *delivery) {
 	}
 	d.receiver = key.String()
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.bodyLimit(rcv)))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		h.fail(w, d, http.StatusRequestEntityTooLarge, resultTooLarge,
-			fmt.Errorf("body larger than the receiver's limit of %d bytes", tooLarge.Limit), nil)
-		return
-	case err != nil:
-		h.fail(w, d, http.StatusBadRequest, resultMalformed, errors.New("could not read the body"), err)
-		return
-	}
-
-	if !signature.Verify(body, r.Header.Get(HeaderSignature), rcv.secrets) {
-		h.fail(w, d, http.StatusUnauthorized, resultBadSignature,
-			fmt.Errorf("%s missing or not the signature of the body under any accepted key", HeaderSignature), nil)
-		h.warnings.warn(rcv.receiver, "BadSignature",
-			"Refused a delivery: %s missing or matching none of the keys %v of Secret %s",
-			HeaderSignature, SecretKeys(rcv.receiver), rcv.receiver.Spec.SecretRef.Name)
-		return
-	}
-
-	ev, err := decodeEvent(body)
-	if err != nil {
-		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)
+	ev, ok := h.readVerified(w, r, d, rcv)
+	if !ok {
 		return
 	}
 	d.event, d.eventID = ev.Event, ev.EventID
+	if ev.isAssociate() && ev.at.After(h.clock().Add(maxClockSkew)) {
+		h.fail(w, d, http.StatusBadRequest, resultMalformed,
+			fmt.Errorf("field Timestamp: %s is more than %s after the receiving clock", ev.Timestamp, maxClockSkew), nil)
+		return
+	}
 
 	if want := rcv.receiver.Spec.Tenant; want != "" && ev.ContextIdentifier != "" && !strings.EqualFold(want, ev.ContextIdentifier) {
 		h.fail(w, d, http.StatusForbidden, resultForbidden,
@@ -214,6 +227,15 @@ func (h *handler) unavailable(w http.ResponseWriter, d *delivery, err error) {
 	writeJSON(w, http.StatusServiceUnavailable, reply{Error: "the API server did not store the change; retry later"})
 }
 
+// busy answers 503 with Retry-After, unread: the bodies being read already hold the
+// in-flight budget.
+func (h *handler) busy(w http.ResponseWriter, d *delivery, reservation int64) {
+	d.result, d.code = resultBusy, http.StatusServiceUnavailable
+	d.err = fmt.Errorf("the in-flight body budget has no room for %d more bytes", reservation)
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	writeJSON(w, http.StatusServiceUnavailable, reply{Error: "too many deliveries are being read at once; retry later"})
+}
+
 type reply struct {
 	Result    string `json:"result,omitempty"`
 	Associate string `json:"associate,omitempty"`
@@ -240,13 +262,78 @@ func notFound(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusNotFound, reply{Error: "not a webhook path: want POST /webhooks/{namespace}/{name}"})
 }
 
-// bodyLimit is the receiver's spec.maxBodyBytes, capped by the manager-wide ceiling.
+// readVerified reads the body within the receiver's limit and the in-flight budget,
+// verifies its signature and decodes it; false when it has answered the request already.
+// A body announced larger than the limit, or one that does not fit the budget, is refused
+// before any of it is read.
+func (h *handler) readVerified(w http.ResponseWriter, r *http.Request, d *delivery, rcv *readyReceiver) (*Event, bool) {
+	limit := h.bodyLimit(rcv)
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		h.fail(w, d, http.StatusRequestEntityTooLarge, resultTooLarge, errBodyTooLarge{limit}, nil)
+		return nil, false
+	}
+	reservation := limit
+	if r.ContentLength >= 0 {
+		reservation = r.ContentLength
+	}
+	release, ok := h.budget.reserve(reservation)
+	if !ok {
+		w.Header().Set("Connection", "close")
+		h.busy(w, d, reservation)
+		return nil, false
+	}
+	// The body is not kept past decoding: the apply that follows may wait on the API
+	// server for seconds, and must not hold budget that other bodies need.
+	defer release()
+	body, err := readBody(r.Body, r.ContentLength, limit)
+	var tooLarge errBodyTooLarge
+	switch {
+	case errors.As(err, &tooLarge):
+		w.Header().Set("Connection", "close")
+		h.fail(w, d, http.StatusRequestEntityTooLarge, resultTooLarge, tooLarge, nil)
+		return nil, false
+	case err != nil:
+		h.fail(w, d, http.StatusBadRequest, resultMalformed, errors.New("could not read the body"), err)
+		return nil, false
+	}
+
+	if !signature.Verify(body, r.Header.Get(HeaderSignature), rcv.secrets) {
+		h.fail(w, d, http.StatusUnauthorized, resultBadSignature,
+			fmt.Errorf("%s missing or not the signature of the body under any accepted key", HeaderSignature), nil)
+		h.warnings.warn(rcv.receiver, "BadSignature",
+			"Refused a delivery: %s missing or matching none of the keys %v of Secret %s",
+			HeaderSignature, SecretKeys(rcv.receiver), rcv.receiver.Spec.SecretRef.Name)
+		return nil, false
+	}
+	d.verified = true
+
+	ev, err := decodeEvent(body)
+	if err != nil {
+		h.fail(w, d, http.StatusBadRequest, resultMalformed, err, nil)
+		return nil, false
+	}
+	return ev, true
+}
+
+// bodyLimit is the receiver's spec.maxBodyBytes, capped by the manager-wide ceiling and
+// by the in-flight budget (a body larger than the whole budget could never be read).
 func (h *handler) bodyLimit(rcv *readyReceiver) int64 {
 	limit := rcv.maxBodyBytes()
 	if h.maxBodyCeiling > 0 && limit > h.maxBodyCeiling {
-		return h.maxBodyCeiling
+		limit = h.maxBodyCeiling
+	}
+	if h.budget != nil && limit > h.budget.total {
+		limit = h.budget.total
 	}
 	return limit
+}
+
+func (h *handler) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now()
 }
 
 // enrich is the associate's record as Fields, or nil when SuperOffice cannot say: the event

@@ -237,6 +237,18 @@ func TestHandlerAnswersEveryRowOfTheContract(t *testing.T) {
 				return signedRequest("/webhooks/acc/so", withField(t, "Timestamp", "yesterday"), testSecret)
 			},
 			applier: &fakeApplier{}, wantCode: 400},
+		{name: "an associate event dated more than 5 minutes after the manager's clock is 400",
+			request: func() *http.Request {
+				at := time.Now().Add(maxClockSkew + time.Minute).UTC().Format(time.RFC3339Nano)
+				return signedRequest("/webhooks/acc/so", withField(t, "Timestamp", at), testSecret)
+			},
+			applier: &fakeApplier{}, wantCode: 400},
+		{name: "an associate event dated a minute ahead (clock skew) is applied",
+			request: func() *http.Request {
+				at := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
+				return signedRequest("/webhooks/acc/so", withField(t, "Timestamp", at), testSecret)
+			},
+			applier: &fakeApplier{result: mirror.Applied}, wantCode: 200, wantResult: "applied", wantApply: true},
 		{name: "an associate event without PrimaryKey is 400",
 			request: func() *http.Request {
 				return signedRequest("/webhooks/acc/so", withField(t, "PrimaryKey", nil), testSecret)

@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -286,4 +287,83 @@ func TestExpiredTombstonesAreIgnoredAndCollected(t *testing.T) {
 	if code, result := deliver(t, url, late.body(), secret); code != 200 || result != "applied" {
 		t.Fatalf("after --tombstone-ttl, a late event is no longer held back: want 200 applied, got %d %q", code, result)
 	}
+}
+
+func TestAReplicaForgetsTheMetricSeriesOfADeletedReceiver(t *testing.T) {
+	// A replica with the ingress only, as a non-leader runs it: no controller prunes here.
+	r := startReplica(t, restConfig, time.Hour)
+	ns := receiverSetup(t, "so", "Cust1234", nil, map[string]string{"secret": secret})
+	url := r.url + path(ns, "so")
+	waitReceiverServed(t, url, secret)
+	if code, _ := deliver(t, url, []byte(`{}`), "not-the-secret"); code != http.StatusUnauthorized {
+		t.Fatalf("a bad signature: want 401, got %d", code)
+	}
+	receiver := ns + "/so"
+	if n := ingress.ReceiverSeries(t, receiver); n == 0 {
+		t.Fatalf("want request series for %s after its deliveries, got none", receiver)
+	}
+	var whr superofficev1alpha1.WebhookReceiver
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "so"}, &whr); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(context.Background(), &whr); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the deleted receiver's metric series to be gone", func() error {
+		if n := ingress.ReceiverSeries(t, receiver); n != 0 {
+			return fmt.Errorf("%d series of %s left", n, receiver)
+		}
+		return nil
+	})
+}
+
+func TestAnEventForAnAssociateBeingDeletedIsDeferredAndAppliedOnceItIsGoneAcrossARestart(t *testing.T) {
+	ctx := context.Background()
+	first := startReplica(t, restConfig, time.Hour)
+	ns := receiverSetup(t, "so", "Cust1234", nil, map[string]string{"secret": secret})
+	url := first.url + path(ns, "so")
+	waitReceiverServed(t, url, secret)
+	at := time.Now().Add(-time.Hour)
+	created := event{ID: "c1", Event: "associate.created", Associate: 77, Tenant: "Cust1234", At: at, Fields: map[string]any{"person_id": 7}}
+	if code, result := deliver(t, url, created.body(), secret); code != 200 || result != "applied" {
+		t.Fatalf("created: want 200 applied, got %d %q", code, result)
+	}
+	// A deprovision that never finishes holds the Associate; `kubectl delete` leaves no tombstone.
+	a := getAssociate(t, ns, "cust1234-77")
+	a.Finalizers = append(a.Finalizers, "test.assocsync.io/hold")
+	if err := k8s.Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	changed := event{ID: "ch1", Event: "associate.changed", Associate: 77, Tenant: "Cust1234", At: at.Add(time.Minute), Fields: map[string]any{"person_id": 8}}
+	eventually(t, 30*time.Second, "the changed event to be deferred", func() error {
+		if code, result := deliver(t, url, changed.body(), secret); code != 200 || result != "deferred" {
+			return fmt.Errorf("want 200 deferred (never 503), got %d %q", code, result)
+		}
+		return nil
+	})
+
+	// The replica that acknowledged it stops; the Associate goes while no manager runs.
+	first.stop()
+	a = getAssociate(t, ns, "cust1234-77")
+	a.Finalizers = nil
+	if err := k8s.Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the held Associate to be gone", func() error {
+		if getAssociate(t, ns, "cust1234-77") != nil {
+			return errNotYet
+		}
+		return nil
+	})
+	startReplica(t, restConfig, time.Hour)
+	eventually(t, 60*time.Second, "the acknowledged deferred event to be applied after the restart", func() error {
+		got := getAssociate(t, ns, "cust1234-77")
+		if got == nil || got.Annotations[superofficev1alpha1.AnnotationLastEventID] != "ch1" || got.Spec.PersonID != 8 {
+			return fmt.Errorf("Associate %+v", got)
+		}
+		return nil
+	})
 }

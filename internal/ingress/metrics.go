@@ -18,6 +18,7 @@ const (
 	resultTooLarge     = "too_large"
 	resultMalformed    = "malformed"
 	resultConflict     = "conflict"
+	resultBusy         = "busy"
 	resultError        = "error"
 )
 

@@ -11,6 +11,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/secrets"
 )
 
 // defaultMaxBodyBytes applies when a receiver does not set spec.maxBodyBytes.
@@ -49,7 +50,7 @@ func AcceptedSecrets(r *superofficev1alpha1.WebhookReceiver, secret *corev1.Secr
 
 // lookupReceiver reads a receiver and its Secret from the cache. It returns a NotFound
 // error or errNotReady when deliveries must get 404, another error when the cache failed.
-func lookupReceiver(ctx context.Context, reader client.Reader, key types.NamespacedName) (*readyReceiver, error) {
+func lookupReceiver(ctx context.Context, reader client.Reader, secrets secrets.Reader, key types.NamespacedName) (*readyReceiver, error) {
 	var receiver superofficev1alpha1.WebhookReceiver
 	if err := reader.Get(ctx, key, &receiver); err != nil {
 		return nil, err
@@ -67,19 +68,19 @@ func lookupReceiver(ctx context.Context, reader client.Reader, key types.Namespa
 			return nil, errNotReady{fmt.Sprintf("receiver %s: namespace %s does not allow receivers of namespace %s", key, target, key.Namespace)}
 		}
 	}
-	var secret corev1.Secret
 	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: receiver.Spec.SecretRef.Name}
-	if err := reader.Get(ctx, secretKey, &secret); err != nil {
+	secret, err := secrets.Get(ctx, secretKey.Namespace, secretKey.Name)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, errNotReady{fmt.Sprintf("receiver %s: Secret %s not found", key, secretKey.Name)}
 		}
 		return nil, err
 	}
-	secrets := AcceptedSecrets(&receiver, &secret)
-	if len(secrets) == 0 {
+	keys := AcceptedSecrets(&receiver, secret)
+	if len(keys) == 0 {
 		return nil, errNotReady{fmt.Sprintf("receiver %s: Secret %s has none of the keys %v", key, secretKey.Name, SecretKeys(&receiver))}
 	}
-	return &readyReceiver{receiver: &receiver, secrets: secrets}, nil
+	return &readyReceiver{receiver: &receiver, secrets: keys}, nil
 }
 
 func (r *readyReceiver) maxBodyBytes() int64 {

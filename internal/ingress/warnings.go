@@ -20,7 +20,7 @@ const warningInterval = time.Minute
 type warningRecorder struct {
 	recorder events.EventRecorder
 	mu       sync.Mutex
-	limiters map[warningKey]*rate.Limiter // bounded: one per existing receiver and reason
+	limiters map[warningKey]*rate.Limiter // bounded: one per existing receiver and reason (see pruner)
 }
 
 type warningKey struct {
@@ -48,4 +48,25 @@ func (w *warningRecorder) warn(receiver *superofficev1alpha1.WebhookReceiver, re
 	if allowed {
 		w.recorder.Eventf(receiver, nil, corev1.EventTypeWarning, reason, "RefuseDelivery", note, args...)
 	}
+}
+
+// forget drops the rate limiters of a deleted receiver.
+func (w *warningRecorder) forget(receiver types.NamespacedName) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key := range w.limiters {
+		if key.receiver == receiver {
+			delete(w.limiters, key)
+		}
+	}
+}
+
+// tracked is how many receivers and reasons have a rate limiter (tests).
+func (w *warningRecorder) tracked() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.limiters)
 }

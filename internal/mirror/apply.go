@@ -123,7 +123,9 @@ func (m *Mirror) upsert(ctx context.Context, key types.NamespacedName, obs Obser
 			if tomb != nil && !obs.Timestamp.After(tomb.Timestamp) {
 				return Stale, nil
 			}
-			return "", fmt.Errorf("associate %s is being deleted; an event newer than its deletion can be applied once it is gone", key)
+			// Newer than the deletion: kept in the API server and applied once it is gone
+			// (DeferredApplier), never a 503 that a stuck deprovision would repeat forever.
+			return m.deferUntilGone(ctx, key, &existing, obs)
 		}
 		if last, ok := lastEventTimestamp(&existing); ok && tomb != nil && last.Before(tomb.Timestamp) {
 			// The orphan of a lost race: finish the deletion, then apply obs to what follows it.

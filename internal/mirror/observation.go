@@ -16,6 +16,19 @@
 //     racing deliveries sees the other.
 //   - a create whose outcome is unknown (timeout, 5xx) still runs that check, and any later
 //     event older than the tombstone finishes the deletion of an Associate older than it.
+//   - an event for an Associate that is being deleted (its finalizer still deprovisions) is
+//     stale when it is not newer than the tombstone; a newer one is deferred: written
+//     (merged, only the newest kept, with the columns of older ones it does not carry) to
+//     the ConfigMap DeferredName beside the tombstone, live-read and resourceVersion-
+//     checked like the tombstone, naming the terminating Associate's UID. The
+//     DeferredApplier (on the leader) reconciles that ConfigMap when it is written and
+//     when an Associate is deleted, reads the Associate live, and once no Associate of
+//     that UID exists applies the event through Apply, so every rule above still decides
+//     it (a deletion written meanwhile makes it stale), then deletes the ConfigMap with a
+//     resourceVersion precondition. The write happens before the applier's read, so an
+//     Associate that vanished before the event was stored is still caught. This replaces
+//     the 503 such events got before: a deprovision that keeps failing made every later
+//     event for that person a 503 until SuperOffice stopped the webhook.
 package mirror
 
 import (
@@ -41,6 +54,9 @@ const (
 	Duplicate Result = "duplicate"
 	// Stale: older than what was applied for that associate, or than its deletion.
 	Stale Result = "stale"
+	// Deferred: newer than the deletion of an Associate that is still being deleted; kept
+	// in the API server and applied once it is gone.
+	Deferred Result = "deferred"
 )
 
 // Fields are the associate's columns that an event carries; nil means not carried, and

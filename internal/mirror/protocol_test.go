@@ -170,8 +170,8 @@ func TestAStaleEventForATerminatingAssociateIsStaleNotAnError(t *testing.T) {
 	if got := f.apply(m, f.obs(EventChanged, "ch1", 20)); got != Stale {
 		t.Errorf("want %q for an event older than the deletion of a terminating Associate, got %q", Stale, got)
 	}
-	if _, err := m.Apply(ctx, f.obs(EventChanged, "ch2", 40)); err == nil {
-		t.Error("want an error (retry once it is gone) for an event newer than the deletion of a terminating Associate")
+	if got := f.apply(m, f.obs(EventChanged, "ch2", 40)); got != Deferred {
+		t.Errorf("want %q (never a 503) for an event newer than the deletion of a terminating Associate, got %q", Deferred, got)
 	}
 }
 

@@ -39,14 +39,20 @@ type Options struct {
 	LeaderElectionNamespace string
 	WebhookBindAddress      string
 	TombstoneTTL            time.Duration
-	// MaxBodyBytes, when positive, caps every receiver's spec.maxBodyBytes.
-	MaxBodyBytes int64
 	// MaxConcurrentReconciles is how many objects each reconciler works on at once.
 	MaxConcurrentReconciles int
 	// NamespacedPolicyKinds and AllowedRoleRefs confine ProvisioningPolicies
 	// (--namespaced-policy-kinds, --allowed-role-refs).
 	NamespacedPolicyKinds string
 	AllowedRoleRefs       string
+
+	// Limits of the webhook ingress on what unauthenticated senders can make it hold.
+	// MaxBodyBytes (--max-body-bytes), when positive, caps every receiver's
+	// spec.maxBodyBytes; 0 turns the ceiling off. MaxInflightBodyBytes
+	// (--max-inflight-body-bytes) bounds the body bytes read at once; it must not be below
+	// MaxBodyBytes.
+	MaxBodyBytes         int64
+	MaxInflightBodyBytes int64
 }
 
 // DefaultOptions are the flags' defaults.
@@ -59,6 +65,9 @@ func DefaultOptions() Options {
 		MaxConcurrentReconciles: 4,
 		NamespacedPolicyKinds:   controllers.DefaultNamespacedPolicyKinds,
 		AllowedRoleRefs:         controllers.DefaultAllowedRoleRefs,
+
+		MaxBodyBytes:         1 << 20,
+		MaxInflightBodyBytes: ingress.DefaultMaxInflightBodyBytes,
 	}
 }
 
@@ -74,6 +83,9 @@ func NewScheme() *runtime.Scheme {
 func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 	tenancy, err := opts.tenancy()
 	if err != nil {
+		return nil, err
+	}
+	if err := ingress.CheckBodyLimits(opts.MaxBodyBytes, opts.MaxInflightBodyBytes); err != nil {
 		return nil, err
 	}
 	metricsOptions := metricsserver.Options{BindAddress: opts.MetricsBindAddress, SecureServing: opts.SecureMetrics}
@@ -96,7 +108,8 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, err
 	}
 	if err := ingress.Add(mgr, ingress.Options{
-		BindAddress: opts.WebhookBindAddress, TombstoneTTL: opts.TombstoneTTL, MaxBodyBytes: opts.MaxBodyBytes,
+		BindAddress: opts.WebhookBindAddress, TombstoneTTL: opts.TombstoneTTL,
+		MaxBodyBytes: opts.MaxBodyBytes, MaxInflightBodyBytes: opts.MaxInflightBodyBytes,
 	}); err != nil {
 		return nil, err
 	}

@@ -68,6 +68,9 @@ func StartManager(t testing.TB, binary, kubeconfig string, args ...string) *Mana
 	return m
 }
 
+// Pid is the manager process's id.
+func (m *ManagerProcess) Pid() int { return m.cmd.Process.Pid }
+
 // Log is everything the manager has written to stdout and stderr so far.
 func (m *ManagerProcess) Log() string { return m.log.String() }
 

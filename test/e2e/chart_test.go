@@ -217,6 +217,8 @@ func TestChartValuesSchemaRefusesWrongTypesAndUnknownKeys(t *testing.T) {
 		{"an unknown key under metrics.serviceMonitor", []string{"--set", "metrics.serviceMonitor.interval=30s"}, "'interval' not allowed"},
 		{"a string for webhook.port", []string{"--set", "webhook.port=http"}, "/webhook/port"},
 		{"a negative webhook.maxBodyBytes", []string{"--set", "webhook.maxBodyBytes=-1"}, "/webhook/maxBodyBytes"},
+		{"a zero webhook.maxInflightBodyBytes", []string{"--set", "webhook.maxInflightBodyBytes=0"}, "/webhook/maxInflightBodyBytes"},
+		{"a body ceiling above the in-flight budget", []string{"--set", "webhook.maxBodyBytes=67108864"}, "above webhook.maxInflightBodyBytes"},
 		{"a string for crds.keep", []string{"--set-string", "crds.keep=yes"}, "/crds/keep"},
 		{"a tombstoneTTL that is no duration", []string{"--set", "tombstoneTTL=3 days"}, "/tombstoneTTL"},
 		{"a misspelt securityContext field", []string{"--set", "securityContext.runAsNonroot=true"}, "'runAsNonroot' not allowed"},
@@ -383,11 +385,12 @@ func TestChartOptionalPartsFollowTheirValues(t *testing.T) {
 		{
 			name: "manager flags come from the values",
 			args: []string{"--set", "webhook.port=9443", "--set", "metrics.port=9090", "--set", "tombstoneTTL=24h",
-				"--set", "webhook.maxBodyBytes=2097152", "--set", "extraArgs[0]=--zap-log-level=debug"},
+				"--set", "webhook.maxBodyBytes=2097152", "--set", "webhook.maxInflightBodyBytes=8388608",
+				"--set", "extraArgs[0]=--zap-log-level=debug"},
 			check: func(t *testing.T, objects []*unstructured.Unstructured) {
 				args := managerArgs(t, objects)
 				for _, want := range []string{"--webhook-bind-address=:9443", "--metrics-bind-address=:9090",
-					"--tombstone-ttl=24h", "--max-body-bytes=2097152", "--zap-log-level=debug"} {
+					"--tombstone-ttl=24h", "--max-body-bytes=2097152", "--max-inflight-body-bytes=8388608", "--zap-log-level=debug"} {
 					if !slices.Contains(args, want) {
 						t.Errorf("manager args %v lack %s", args, want)
 					}
