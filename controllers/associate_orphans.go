@@ -36,15 +36,43 @@ func (finalizerRemoved) Update(e event.UpdateEvent) bool {
 		!controllerutil.ContainsFinalizer(e.ObjectNew, superofficev1alpha1.FinalizerDeprovision)
 }
 
-// orphans are Associates deleted without their finalizer whose cluster policies' objects
-// are still to be deprovisioned, by name, as last seen.
+// orphans are Associates deleted without their finalizer having run whose cluster
+// policies' objects are still to be deprovisioned, by name, as last seen. An Associate can
+// go that way even with the finalizer: the API server deletes an object that had none when
+// the deletion began, although a finalizer was added meanwhile. So what counts is whether
+// reconcileDelete finished, not the finalizers of the last state seen.
 type orphans struct {
-	mu     sync.Mutex
-	byName map[types.NamespacedName]*superofficev1alpha1.Associate
+	mu       sync.Mutex
+	byName   map[types.NamespacedName]*superofficev1alpha1.Associate
+	finished map[types.UID]bool
 }
 
 func newOrphans() *orphans {
-	return &orphans{byName: map[types.NamespacedName]*superofficev1alpha1.Associate{}}
+	return &orphans{byName: map[types.NamespacedName]*superofficev1alpha1.Associate{}, finished: map[types.UID]bool{}}
+}
+
+// finish records that reconcileDelete deprovisioned the Associate and lets it go.
+func (o *orphans) finish(uid types.UID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.finished[uid] = true
+}
+
+// unfinish forgets finish after the finalizer could not be removed.
+func (o *orphans) unfinish(uid types.UID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.finished, uid)
+}
+
+// gone reports whether the deleted Associate was deprovisioned by reconcileDelete, and
+// forgets it.
+func (o *orphans) gone(uid types.UID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	finished := o.finished[uid]
+	delete(o.finished, uid)
+	return finished
 }
 
 func (o *orphans) put(a *superofficev1alpha1.Associate) {
@@ -61,12 +89,12 @@ func (o *orphans) take(key types.NamespacedName) *superofficev1alpha1.Associate 
 	return a
 }
 
-// orphanedOnDelete remembers an Associate that was deleted without the deprovision
-// finalizer while cluster policies had provisioned for it, and enqueues it.
+// orphanedOnDelete remembers an Associate that went without reconcileDelete having
+// deprovisioned it while cluster policies had provisioned for it, and enqueues it.
 func (r *AssociateReconciler) orphanedOnDelete() handler.EventHandler {
 	return handler.Funcs{DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		a, ok := e.Object.(*superofficev1alpha1.Associate)
-		if !ok || controllerutil.ContainsFinalizer(a, superofficev1alpha1.FinalizerDeprovision) || !hasClusterEntries(a) {
+		if !ok || r.orphans.gone(a.UID) || !hasClusterEntries(a) {
 			return
 		}
 		r.orphans.put(a.DeepCopy())

@@ -117,7 +117,9 @@ func (r *AssociateReconciler) reconcileDelete(ctx context.Context, assoc *supero
 	}
 	original := assoc.DeepCopy()
 	controllerutil.RemoveFinalizer(assoc, superofficev1alpha1.FinalizerDeprovision)
+	r.orphans.finish(assoc.UID)
 	if err := r.Patch(ctx, assoc, lockedMergeFrom(original)); err != nil {
+		r.orphans.unfinish(assoc.UID)
 		return client.IgnoreNotFound(err)
 	}
 	r.applied.forgetAssociate(assoc.UID)

@@ -32,7 +32,7 @@ func (r *AssociateReconciler) recordSteps(assoc *superofficev1alpha1.Associate, 
 		provisioned = append(provisioned, step.after.provisioned...)
 		actions = append(actions, step.after.actions...)
 		if firstProvision(step) && r.summaries != nil {
-			r.summaries.add(step.object, assoc.Namespace+"/"+assoc.Name)
+			r.summaries.add(step.object, assoc)
 		} else {
 			applied = append(applied, step.applied...)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -37,7 +38,11 @@ type provisionSummaries struct {
 }
 
 type provisionSummary struct {
-	object     client.Object
+	object client.Object
+	// first is the batch's first Associate, the Event's related object: the events API
+	// folds Events of one object, reason and related object into a series, notes aside,
+	// and each batch's summary must stay an Event of its own.
+	first      client.Object
 	count      int
 	associates []string
 }
@@ -54,19 +59,20 @@ func newProvisionSummaries(rec recorder.EventRecorder, interval time.Duration) *
 	return &provisionSummaries{recorder: rec, interval: interval, pending: map[policyID]*provisionSummary{}}
 }
 
-// add counts the first provision of an Associate ("namespace/name") by a policy.
-func (s *provisionSummaries) add(p *policy, associate string) {
+// add counts the first provision of an Associate by a policy.
+func (s *provisionSummaries) add(p *policy, assoc *superofficev1alpha1.Associate) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	summary := s.pending[p.id]
 	if summary == nil {
-		summary = &provisionSummary{object: p.object}
+		first := &superofficev1alpha1.Associate{ObjectMeta: metav1.ObjectMeta{Namespace: assoc.Namespace, Name: assoc.Name, UID: assoc.UID}}
+		summary = &provisionSummary{object: p.object, first: first}
 		s.pending[p.id] = summary
 	}
 	summary.object = p.object
 	summary.count++
 	if len(summary.associates) < provisionSummarySample {
-		summary.associates = append(summary.associates, associate)
+		summary.associates = append(summary.associates, assoc.Namespace+"/"+assoc.Name)
 	}
 }
 
@@ -104,7 +110,7 @@ func (s *provisionSummaries) flush() {
 		if more := summary.count - len(summary.associates); more > 0 {
 			names += fmt.Sprintf(" and %d more", more)
 		}
-		s.recorder.Eventf(summary.object, nil, corev1.EventTypeNormal, superofficev1alpha1.ReasonProvisioned, "Provision",
+		s.recorder.Eventf(summary.object, summary.first, corev1.EventTypeNormal, superofficev1alpha1.ReasonProvisioned, "Provision",
 			"Provisioned %d Associates for the first time: %s", summary.count, names)
 	}
 }
