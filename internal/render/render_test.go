@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"text/template"
@@ -135,6 +136,19 @@ func TestEachExecutionHasTheWholeBudget(t *testing.T) {
 	for i := range 3 {
 		if _, err := s.Execute("t", nil); err != nil {
 			t.Fatalf("execution %d: expected %d steps to fit the budget each time, got %v", i, 4000*21, err)
+		}
+	}
+}
+
+// The README's provisioning section lists every function a template can call.
+func TestREADMEListsEveryFunction(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skipf("no README: %v", err)
+	}
+	for _, name := range Funcs() {
+		if !strings.Contains(string(readme), "`"+name+"`") {
+			t.Errorf("the README does not list the template function %s", name)
 		}
 	}
 }
