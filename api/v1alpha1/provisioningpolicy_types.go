@@ -83,7 +83,7 @@ type HTTPAction struct {
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=300
+	// +kubebuilder:validation:Maximum=30
 	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
 }
 
