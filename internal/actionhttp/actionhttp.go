@@ -173,14 +173,14 @@ func ParseNetworks(value string) (Networks, error) {
 	for _, field := range strings.Split(value, ",") {
 		field = strings.TrimSpace(field)
 		if field == "" {
-			return nil, fmt.Errorf("--allow-action-networks %q has an empty entry", value)
+			return nil, fmt.Errorf("%q has an empty entry", value)
 		}
 		prefix, err := netip.ParsePrefix(field)
 		if err != nil {
 			if addr, addrErr := netip.ParseAddr(field); addrErr == nil {
-				return nil, fmt.Errorf("--allow-action-networks: %s is an address, not a CIDR (for it alone: %s/%d)", field, addr, addr.BitLen())
+				return nil, fmt.Errorf("%s is an address, not a CIDR (for it alone: %s/%d)", field, addr, addr.BitLen())
 			}
-			return nil, fmt.Errorf("--allow-action-networks: %q is not a CIDR such as 10.0.0.0/8: %w", field, err)
+			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8: %w", field, err)
 		}
 		networks = append(networks, prefix.Masked())
 	}

@@ -77,7 +77,7 @@ func TestParseNetworks(t *testing.T) {
 		"::1":           "for it alone: ::1/128",
 		"300.0.0.0/8":   `"300.0.0.0/8" is not a CIDR`,
 		"10.0.0.0/33":   `"10.0.0.0/33" is not a CIDR`,
-		"10.0.0.0/8,,":  "has an empty entry",
+		"10.0.0.0/8,,":  `"10.0.0.0/8,," has an empty entry`,
 		"example.com/8": `"example.com/8" is not a CIDR`,
 	} {
 		if _, err := ParseNetworks(value); err == nil || !strings.Contains(err.Error(), wantErr) {
