@@ -33,6 +33,9 @@ func main() {
 		"A ceiling over every receiver's spec.maxBodyBytes for webhook bodies; 0 means none.")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", opts.MaxConcurrentReconciles,
 		"How many Associates (and policies, and receivers) are reconciled at once.")
+	flag.Var(&opts.AllowActionNetworks, "allow-action-networks",
+		"Comma-separated CIDRs that HTTP actions may call although they are loopback, link-local, "+
+			"a metadata address or the manager's own (e.g. 127.0.0.0/8 for a sidecar); nothing else is allowed by it.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

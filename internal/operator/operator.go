@@ -23,6 +23,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/controllers"
+	"github.com/assocsync/associate-operator/internal/actionhttp"
 	"github.com/assocsync/associate-operator/internal/ingress"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxConcurrentReconciles is how many objects each reconciler works on at once.
 	MaxConcurrentReconciles int
+	// AllowActionNetworks lifts the block on loopback, link-local, metadata and the
+	// manager's own addresses for HTTP actions, for these networks only.
+	AllowActionNetworks actionhttp.Networks
 }
 
 // DefaultOptions are the flags' defaults.
