@@ -42,6 +42,9 @@ func main() {
 	flag.Int64Var(&opts.MaxInflightBodyBytes, "max-inflight-body-bytes", opts.MaxInflightBodyBytes,
 		"The webhook body bytes read at once, over all requests; a delivery that does not fit gets 503 with Retry-After. "+
 			"Must not be below --max-body-bytes.")
+	flag.Var(&opts.AllowActionNetworks, "allow-action-networks",
+		"Comma-separated CIDRs that HTTP actions may call although they are loopback, link-local, "+
+			"a metadata address or the manager's own (e.g. 127.0.0.0/8 for a sidecar); nothing else is allowed by it.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

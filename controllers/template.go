@@ -1,26 +1,20 @@
 package controllers
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
-	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/render"
 )
-
-// maxRenderedBytes bounds one rendered template, so that a runaway template (a loop, a
-// huge repeat) fails with an error instead of eating the manager's memory.
-const maxRenderedBytes = 256 * 1024
 
 // templateData is what resource, URL and body templates see.
 type templateData struct {
@@ -84,35 +78,21 @@ func (d templateData) withAction(action string) templateData {
 	return d
 }
 
-// templateFuncs are Sprig's text functions without the ones that would let a policy author
-// read the operator's environment or resolve host names, plus tenantSlug.
-func templateFuncs() template.FuncMap {
-	funcs := sprig.TxtFuncMap()
-	for _, name := range []string{"env", "expandenv", "getHostByName"} {
-		delete(funcs, name)
-	}
-	funcs["tenantSlug"] = superofficev1alpha1.TenantSlug
-	return funcs
-}
-
-// compiledPolicy holds the parsed templates of one generation of a policy.
+// compiledPolicy holds the parsed templates of one generation of a policy, by name
+// (spec.resources[0].template, ...), in a render.Set that executes them within its limits.
 type compiledPolicy struct {
 	uid        types.UID
 	generation int64
-	resources  []*template.Template
+	templates  *render.Set
+	resources  []string
 	http       []compiledHTTPAction
 	// err is the first template that did not parse; nothing of the policy is usable then.
 	err error
-
-	// mu runs one execution at a time, each with the whole budget (the functions are
-	// bound to it); executions take microseconds, so the workers hardly wait.
-	mu     sync.Mutex
-	budget *renderBudget
 }
 
 type compiledHTTPAction struct {
-	url  *template.Template
-	body *template.Template // nil when the action sends no body
+	url  string
+	body string // "" when the action sends no body
 }
 
 // templateCache parses each policy's templates once per generation (keyed by UID and
@@ -134,20 +114,12 @@ func (c *templateCache) compile(policy *policy) *compiledPolicy {
 	if cached, ok := c.byName[key]; ok && cached.uid == policy.uid && cached.generation == policy.generation {
 		return cached
 	}
-	compiled := &compiledPolicy{uid: policy.uid, generation: policy.generation, budget: &renderBudget{}}
-	funcs := guardedFuncs(compiled.budget)
-	parse := func(name, text string) *template.Template {
-		if compiled.err != nil {
-			return nil
+	compiled := &compiledPolicy{uid: policy.uid, generation: policy.generation, templates: render.NewSet()}
+	parse := func(name, text string) string {
+		if compiled.err == nil {
+			compiled.err = compiled.templates.Parse(name, text) // a *render.ParseError names the template
 		}
-		t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
-		if err == nil {
-			err = addRenderSteps(t, funcs)
-		}
-		if err != nil {
-			compiled.err = fmt.Errorf("%s does not parse: %w", name, err)
-		}
-		return t
+		return name
 	}
 	for i, resource := range policy.spec.Resources {
 		compiled.resources = append(compiled.resources, parse(fmt.Sprintf("spec.resources[%d].template", i), resource.Template))
@@ -170,33 +142,10 @@ func (c *templateCache) forget(key policyID) {
 	delete(c.byName, key)
 }
 
-var errRenderTooLarge = fmt.Errorf("renders more than %d bytes", maxRenderedBytes)
-
-type limitedBuffer struct{ bytes.Buffer }
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > maxRenderedBytes {
-		return 0, errRenderTooLarge
-	}
-	return b.Buffer.Write(p)
-}
-
-// execute renders one template within the limits; a panic in a template function becomes
-// an error, so that a bad policy never stops the manager.
-func (p *compiledPolicy) execute(t *template.Template, data templateData) (out string, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.budget.reset()
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s panicked: %v", t.Name(), r)
-		}
-	}()
-	var buf limitedBuffer
-	if err := t.Execute(&buf, data); err != nil {
-		return "", err
-	}
-	return buf.String(), nil
+// execute renders one template within render's limits (a limit reached or a panic in a
+// function is an error, so that a bad policy never stops the manager).
+func (p *compiledPolicy) execute(name string, data templateData) (string, error) {
+	return p.templates.Execute(name, data)
 }
 
 // renderResources renders every resource template of the policy for one Associate. A
@@ -206,14 +155,14 @@ func (p *compiledPolicy) renderResources(data templateData) ([]*unstructured.Uns
 		return nil, p.err
 	}
 	objects := make([]*unstructured.Unstructured, 0, len(p.resources))
-	for _, t := range p.resources {
-		text, err := p.execute(t, data)
+	for _, name := range p.resources {
+		text, err := p.execute(name, data)
 		if err != nil {
 			return nil, err
 		}
 		obj, err := decodeObject(text)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name(), err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if obj != nil {
 			objects = append(objects, obj)
@@ -233,9 +182,9 @@ func (p *compiledPolicy) renderHTTP(i int, data templateData) (url, body string,
 	}
 	url = strings.TrimSpace(url)
 	if url == "" {
-		return "", "", fmt.Errorf("%s renders an empty URL", action.url.Name())
+		return "", "", fmt.Errorf("%s renders an empty URL", action.url)
 	}
-	if action.body != nil {
+	if action.body != "" {
 		if body, err = p.execute(action.body, data); err != nil {
 			return "", "", err
 		}

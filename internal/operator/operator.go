@@ -24,6 +24,7 @@ import (
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/controllers"
+	"github.com/assocsync/associate-operator/internal/actionhttp"
 	"github.com/assocsync/associate-operator/internal/ingress"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	// MaxBodyBytes.
 	MaxBodyBytes         int64
 	MaxInflightBodyBytes int64
+	// AllowActionNetworks lifts the block on loopback, link-local, metadata and the
+	// manager's own addresses for HTTP actions, for these networks only.
+	AllowActionNetworks actionhttp.Networks
 }
 
 // DefaultOptions are the flags' defaults.
