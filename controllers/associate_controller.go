@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/actionhttp"
 	"github.com/assocsync/associate-operator/internal/secrets"
 )
 
@@ -57,6 +58,8 @@ type AssociateReconciler struct {
 	summaries *provisionSummaries
 	// orphans are Associates deleted without their finalizer (associate_orphans.go).
 	orphans *orphans
+	// actions bounds the HTTP actions in flight, per namespace and in all.
+	actions *actionhttp.Limiter
 	// Secrets reads the Secrets HTTP actions reference; nil reads them through Client.
 	Secrets secrets.Reader
 }
@@ -71,7 +74,8 @@ func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("associate-controller"),
 		Templates: opts.templates(),
-		HTTP:      &http.Client{},
+		HTTP:      actionhttp.NewClient(opts.AllowActionNetworks),
+		actions:   actionhttp.NewLimiter(actionhttp.DefaultPerNamespace, actionhttp.DefaultGlobal),
 		applied:   newAppliedMemory(),
 		orphans:   newOrphans(),
 		scope:     objectScope{Mapper: mgr.GetRESTMapper(), Tenancy: opts.tenancy()},

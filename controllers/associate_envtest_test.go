@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/actionhttp"
 	"github.com/assocsync/associate-operator/internal/signature"
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
@@ -118,7 +119,13 @@ func TestAssociateReconciler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Setup(mgr, Options{DriftCheckInterval: testDriftCheckInterval, ProvisionSummaryInterval: testSummaryInterval}); err != nil {
+	// The HTTP actions' test endpoints listen on loopback, which actions may not call unless allowed.
+	loopback, err := actionhttp.ParseNetworks("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Setup(mgr, Options{DriftCheckInterval: testDriftCheckInterval, ProvisionSummaryInterval: testSummaryInterval,
+		AllowActionNetworks: loopback}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := runManager(t, mgr)

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/actionhttp"
 	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/signature"
 )
@@ -117,9 +118,18 @@ func (r *AssociateReconciler) call(ctx context.Context, p *policy,
 	defer func() { countAction(p.id.metricLabel(), "http", err) }()
 	target, err := url.Parse(req.url)
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-		return fmt.Errorf("%s: action %s: the URL must be absolute http(s), got %q", p.id.describe(), action.Name, redactURL(req.url))
+		return fmt.Errorf("%s: action %s: the URL must be absolute http(s), got %q", p.id.describe(), action.Name, actionhttp.RedactURL(req.url))
 	}
-	where := fmt.Sprintf("%s: action %s: %s %s", p.id.describe(), action.Name, req.method, redactURL(req.url))
+	// Scheme and host only: webhook URLs carry tokens in their paths.
+	where := fmt.Sprintf("%s: action %s: %s %s", p.id.describe(), action.Name, req.method, actionhttp.RedactURL(req.url))
+
+	// One namespace's slow endpoint cannot hold every worker: a call over its namespace's
+	// share (cluster policies share one) fails and is retried with backoff.
+	release, err := r.actions.TryAcquire(p.id.namespace)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	defer release()
 
 	timeout := httpTimeoutDefault
 	if action.TimeoutSeconds > 0 {
@@ -186,16 +196,6 @@ func (r *AssociateReconciler) secretValue(ctx context.Context, ref secretKeyRef)
 		return nil, fmt.Errorf("the Secret %s/%s has no key %q", ref.namespace, ref.name, ref.key)
 	}
 	return value, nil
-}
-
-// redactURL keeps scheme, host and path: a query may carry a token.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	return u.String()
 }
 
 func succeeded(entry superofficev1alpha1.ActionStatus) bool {

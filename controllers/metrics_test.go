@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/actionhttp"
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
@@ -165,6 +166,7 @@ func TestDeprovisionFailuresAreCountedPerPolicy(t *testing.T) {
 			return nil, errors.New("connection refused")
 		})},
 		applied: newAppliedMemory(),
+		actions: actionhttp.NewLimiter(0, 0),
 	}
 	assoc := &superofficev1alpha1.Associate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "deprov", Name: "cust1234-7"},

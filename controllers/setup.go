@@ -6,6 +6,8 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/assocsync/associate-operator/internal/actionhttp"
 )
 
 // Options configures the reconcilers.
@@ -18,6 +20,9 @@ type Options struct {
 	// ProvisionSummaryInterval is how often the Events that sum up first provisions per
 	// policy are emitted; zero means 30 s.
 	ProvisionSummaryInterval time.Duration
+	// AllowActionNetworks lifts the block on loopback, link-local, metadata and the
+	// manager's own addresses for HTTP actions, for these networks only.
+	AllowActionNetworks actionhttp.Networks
 	// Tenancy confines ProvisioningPolicies; nil means DefaultTenancy.
 	Tenancy *Tenancy
 

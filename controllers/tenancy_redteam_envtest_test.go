@@ -6,8 +6,11 @@ package controllers
 // They fail while the attack works.
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/onsi/gomega"
@@ -74,6 +77,7 @@ func TestTenancyRedTeam(t *testing.T) {
 	t.Run("a tenant who strips the finalizer must not keep a cluster policy's objects alive", rt.finalizerStripOrphansClusterPolicyObjects)
 	t.Run("a legacy object of another namespace's policy is neither taken over nor deleted by a tenant's policy", rt.legacyObjectOfAnotherNamespaceTakenOver)
 	t.Run("the sample ClusterProvisioningPolicy does not hand a tenant with edit cluster-wide read", rt.sampleClusterPolicyHandsTenantClusterWideView)
+	t.Run("a tenant's HTTP action cannot reach the manager's loopback", rt.httpActionToLoopbackRefused)
 }
 
 // grantTenant binds the tenant, in namespace, to what a team commonly holds there: edit
@@ -295,4 +299,27 @@ func (rt *redteam) tenantConfig(t *testing.T) *rest.Config {
 		t.Fatal(err)
 	}
 	return user.Config()
+}
+
+// httpActionToLoopbackRefused: a policy is the tenant's code, and an HTTP action the manager
+// makes for it must not reach what only the manager can reach (its own ports, sidecars,
+// the metadata service). Without --allow-action-networks, loopback is refused after DNS.
+func (rt *redteam) httpActionToLoopbackRefused(t *testing.T) {
+	g := gomega.NewWithT(t)
+	var calls atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { calls.Add(1) }))
+	t.Cleanup(internal.Close)
+	ns := rt.namespace(t, "rt-ssrf")
+	rt.grantTenant(t, ns)
+	policy := &superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
+		Spec: superofficev1alpha1.ProvisioningPolicySpec{HTTP: []superofficev1alpha1.HTTPAction{{
+			HTTPCall: superofficev1alpha1.HTTPCall{Name: "probe", URL: strings.Replace(internal.URL, "127.0.0.1", "localhost", 1) + "/{{ .PersonID }}"}}}}}
+	g.Expect(rt.tenant.Create(rt.ctx, policy)).To(gomega.Succeed())
+	a := &superofficev1alpha1.Associate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cust1234-7501"},
+		Spec: superofficev1alpha1.AssociateSpec{Tenant: "Cust1234", AssociateID: 7501, PersonID: 75, Type: superofficev1alpha1.AssociateTypeEmployee}}
+	g.Expect(rt.tenant.Create(rt.ctx, a)).To(gomega.Succeed())
+	got := rt.settled(t, a, superofficev1alpha1.ReasonHTTPActionFailed)
+	g.Expect(got.Status.Actions).To(gomega.HaveLen(1))
+	g.Expect(got.Status.Actions[0].LastError).To(gomega.ContainSubstring("is not allowed for HTTP actions"))
+	g.Expect(calls.Load()).To(gomega.BeZero(), "the loopback endpoint must never be called")
 }

@@ -117,7 +117,8 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := controllers.Setup(mgr, controllers.Options{TombstoneTTL: opts.TombstoneTTL, Tenancy: &tenancy}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{TombstoneTTL: opts.TombstoneTTL, Tenancy: &tenancy,
+		AllowActionNetworks: opts.AllowActionNetworks}); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
