@@ -247,7 +247,7 @@ func argocdHealth(t *testing.T, script string, obj map[string]any) (string, stri
 }
 
 // toLua converts decoded JSON (maps, slices, strings, numbers, booleans) to Lua values.
-func toLua(L *lua.LState, v any) lua.LValue {
+func toLua(state *lua.LState, v any) lua.LValue {
 	switch v := v.(type) {
 	case nil:
 		return lua.LNil
@@ -260,15 +260,15 @@ func toLua(L *lua.LState, v any) lua.LValue {
 	case int64:
 		return lua.LNumber(v)
 	case map[string]any:
-		table := L.NewTable()
+		table := state.NewTable()
 		for key, value := range v {
-			table.RawSetString(key, toLua(L, value))
+			table.RawSetString(key, toLua(state, value))
 		}
 		return table
 	case []any:
-		table := L.NewTable()
+		table := state.NewTable()
 		for _, value := range v {
-			table.Append(toLua(L, value))
+			table.Append(toLua(state, value))
 		}
 		return table
 	}

@@ -195,7 +195,7 @@ func evalAlert(t *testing.T, engine *promql.Engine, db storage.Queryable, rule r
 		expand := func(text string) string {
 			return expandTemplate(t, engine, db, rule.Alert, text, sample, lastTime)
 		}
-		b := labels.NewBuilder(sample.Metric).Del(labels.MetricName)
+		b := labels.NewBuilder(sample.Metric).Del(model.MetricNameLabel)
 		for name, value := range rule.Labels {
 			b.Set(name, expand(value))
 		}
