@@ -65,12 +65,8 @@ type AssociateReconciler struct {
 }
 
 func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
-	store, err := secrets.For(mgr)
-	if err != nil {
-		return err
-	}
 	r := &AssociateReconciler{
-		Secrets:   store,
+		Secrets:   opts.Secrets,
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("associate-controller"),
 		Templates: opts.templates(),

@@ -1,8 +1,11 @@
 package controllers
 
 import (
+	"slices"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 )
@@ -50,6 +53,29 @@ func setProgress(conditions *[]metav1.Condition, generation int64, p progress, r
 		changed = setCondition(conditions, generation, set, metav1.ConditionTrue, reason, message) || changed
 	}
 	return changed
+}
+
+// ownedConditions are the conditions of the given types, copied: what one status writer
+// applies of a list that several writers share.
+func ownedConditions(conditions []metav1.Condition, types ...string) []metav1.Condition {
+	var owned []metav1.Condition
+	for _, c := range conditions {
+		if slices.Contains(types, c.Type) {
+			owned = append(owned, c)
+		}
+	}
+	return owned
+}
+
+// conditionApplyConfigurations turns conditions into what server-side apply sends.
+func conditionApplyConfigurations(conditions []metav1.Condition) []*metav1ac.ConditionApplyConfiguration {
+	out := make([]*metav1ac.ConditionApplyConfiguration, 0, len(conditions))
+	for _, c := range conditions {
+		out = append(out, metav1ac.Condition().WithType(c.Type).WithStatus(c.Status).
+			WithObservedGeneration(c.ObservedGeneration).WithLastTransitionTime(c.LastTransitionTime).
+			WithReason(c.Reason).WithMessage(c.Message))
+	}
+	return out
 }
 
 // truncateMessage keeps a condition message under the API's 32768-byte limit.

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	"github.com/assocsync/associate-operator/internal/apiclient"
 	"github.com/assocsync/associate-operator/internal/mirror"
 	"github.com/assocsync/associate-operator/internal/superoffice"
 )
@@ -199,7 +200,7 @@ func (p *resyncPass) observation(event string, associateID int64, fields *mirror
 // mirrorRow creates a missing Associate or corrects a drifted one; a matching one is not
 // written at all, so a resync of an unchanged tenant makes no API writes.
 func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row superoffice.AssociateRow, existing *superofficev1alpha1.Associate) {
-	fields := rowFields(row)
+	fields := apiclient.RowFields(row)
 	if needsRecord(row, existing) {
 		record, err := so.GetAssociate(ctx, row.AssociateID)
 		switch {
@@ -209,7 +210,7 @@ func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row supe
 			p.fail(err)
 			return
 		}
-		fields = mergeRecord(fields, record)
+		fields = apiclient.CompleteFields(fields, record)
 	}
 	event, counter := mirror.EventCreated, &p.report.status.Created
 	if existing != nil {
@@ -276,21 +277,6 @@ func (p *resyncPass) delete(ctx context.Context, a *superofficev1alpha1.Associat
 	}
 }
 
-// rowFields are the columns the listing carried.
-func rowFields(row superoffice.AssociateRow) mirror.Fields {
-	person, group := row.PersonID, int32(row.GroupID)
-	f := mirror.Fields{PersonID: &person, GroupIdx: &group}
-	if row.HasType {
-		code := row.TypeCode
-		f.TypeCode = &code
-	}
-	if row.HasActive {
-		retired := row.Retired
-		f.Retired = &retired
-	}
-	return f
-}
-
 // needsRecord: the listing lacks a column that the Associate does not have yet either
 // (a new Associate, or one never given a type). A column the Associate has is kept.
 func needsRecord(row superoffice.AssociateRow, existing *superofficev1alpha1.Associate) bool {
@@ -298,19 +284,6 @@ func needsRecord(row superoffice.AssociateRow, existing *superofficev1alpha1.Ass
 		return false
 	}
 	return existing == nil || (!row.HasType && existing.Spec.TypeCode == nil)
-}
-
-// mergeRecord fills what the listing lacked from GetAssociate's record.
-func mergeRecord(f mirror.Fields, record superoffice.Associate) mirror.Fields {
-	if f.TypeCode == nil && record.HasType {
-		code := record.TypeCode
-		f.TypeCode = &code
-	}
-	if f.Retired == nil {
-		retired := record.Deleted
-		f.Retired = &retired
-	}
-	return f
 }
 
 // drifted reports whether a carried field differs from the Associate's spec.

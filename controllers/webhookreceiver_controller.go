@@ -2,9 +2,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,53 +17,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
-	"github.com/assocsync/associate-operator/internal/ingress"
+	acv1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1/applyconfiguration/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/secrets"
 )
-
-// receiverSecretIndex indexes WebhookReceivers by the name of the Secret they reference.
-const receiverSecretIndex = "spec.secretRef.name"
-
-// receiverTargetIndex indexes WebhookReceivers by a target namespace other than their own.
-const receiverTargetIndex = "targetNamespace"
 
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
-// webhookReceiverReconciler keeps a receiver's Ready condition and webhookPath. The
-// ingress decides readiness from the cache by itself; this status is for people.
+// webhookReceiverReconciler keeps a receiver's Ready, Reconciling and Stalled conditions,
+// webhookPath and observedGeneration, with server-side apply under its own field manager
+// (the sync controller owns Synced, Registered, lastResync and registration; the ingress
+// lastDeliveryTime). The ingress decides readiness from the cache by itself; this status
+// is for people and tools.
 type webhookReceiverReconciler struct {
 	client  client.Client
 	secrets secrets.Reader
 }
 
-func setupWebhookReceiverReconciler(mgr ctrl.Manager, _ Options) error {
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &superofficev1alpha1.WebhookReceiver{}, receiverSecretIndex,
-		func(obj client.Object) []string {
-			return []string{obj.(*superofficev1alpha1.WebhookReceiver).Spec.SecretRef.Name}
-		})
-	if err != nil {
-		return fmt.Errorf("indexing WebhookReceivers by Secret: %w", err)
-	}
-	err = mgr.GetFieldIndexer().IndexField(context.Background(), &superofficev1alpha1.WebhookReceiver{}, receiverTargetIndex,
-		func(obj client.Object) []string {
-			if r := obj.(*superofficev1alpha1.WebhookReceiver); r.TargetNamespace() != r.Namespace {
-				return []string{r.TargetNamespace()}
-			}
-			return nil
-		})
-	if err != nil {
-		return fmt.Errorf("indexing WebhookReceivers by target namespace: %w", err)
-	}
-	store, err := secrets.For(mgr)
-	if err != nil {
-		return err
-	}
-	r := &webhookReceiverReconciler{client: mgr.GetClient(), secrets: store}
+func setupWebhookReceiverReconciler(mgr ctrl.Manager, opts Options) error {
+	r := &webhookReceiverReconciler{client: mgr.GetClient(), secrets: opts.Secrets}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webhookreceiver").
 		// Status-only updates (lastDeliveryTime, our own writes) do not need a reconcile,
@@ -69,40 +46,12 @@ func setupWebhookReceiverReconciler(mgr ctrl.Manager, _ Options) error {
 		For(&superofficev1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, syncConditionsChanged{}))).
 		// Only referenced Secrets are held (internal/secrets): no cluster-wide Secret informer.
-		WatchesRawSource(store.Source(handler.EnqueueRequestsFromMapFunc(r.receiversOfSecret))).
+		WatchesRawSource(opts.Secrets.Source(handler.EnqueueRequestsFromMapFunc(
+			receiversOf(mgr.GetClient(), receiverSecretsIndex, true, nil)))).
 		// The target namespace's annotation allows or refuses a receiver of another namespace.
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.receiversTargeting),
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(receiversOf(mgr.GetClient(), receiverTargetIndex, false, nil)),
 			builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
 		Complete(r)
-}
-
-// receiversTargeting maps a namespace to the receivers of other namespaces that target it.
-func (r *webhookReceiverReconciler) receiversTargeting(ctx context.Context, namespace client.Object) []reconcile.Request {
-	var receivers superofficev1alpha1.WebhookReceiverList
-	if err := r.client.List(ctx, &receivers, client.MatchingFields{receiverTargetIndex: namespace.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the receivers that target a namespace", "namespace", namespace.GetName())
-		return nil
-	}
-	requests := make([]reconcile.Request, 0, len(receivers.Items))
-	for i := range receivers.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&receivers.Items[i])})
-	}
-	return requests
-}
-
-// receiversOfSecret maps a Secret to the receivers in its namespace that reference it.
-func (r *webhookReceiverReconciler) receiversOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	var receivers superofficev1alpha1.WebhookReceiverList
-	if err := r.client.List(ctx, &receivers, client.InNamespace(secret.GetNamespace()),
-		client.MatchingFields{receiverSecretIndex: secret.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the receivers of a Secret", "secret", client.ObjectKeyFromObject(secret))
-		return nil
-	}
-	requests := make([]reconcile.Request, 0, len(receivers.Items))
-	for _, receiver := range receivers.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&receiver)})
-	}
-	return requests
 }
 
 func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -115,23 +64,27 @@ func (r *webhookReceiverReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	before := receiver.DeepCopy()
-	changed := setCondition(&receiver.Status.Conditions, receiver.Generation, superofficev1alpha1.ConditionReady, status, reason, message)
-	recordReceiverConditions(req.NamespacedName, receiver.Status.Conditions, superofficev1alpha1.ConditionReady)
-	stage, why, detail := receiverProgress(receiver.Status.Conditions)
-	changed = setProgress(&receiver.Status.Conditions, receiver.Generation, stage, why, detail) || changed
+	// Start from this controller's conditions as they are, so that lastTransitionTime
+	// stays unless a condition flips; Reconciling and Stalled follow the sync conditions.
+	owned := ownedConditions(receiver.Status.Conditions, superofficev1alpha1.ConditionReady,
+		superofficev1alpha1.ConditionReconciling, superofficev1alpha1.ConditionStalled)
+	before := append([]metav1.Condition(nil), owned...)
+	setCondition(&owned, receiver.Generation, superofficev1alpha1.ConditionReady, status, reason, message)
+	recordReceiverConditions(req.NamespacedName, owned, superofficev1alpha1.ConditionReady)
+	all := append(ownedConditions(receiver.Status.Conditions, superofficev1alpha1.ConditionSynced, superofficev1alpha1.ConditionRegistered), owned...)
+	stage, why, detail := receiverProgress(all)
+	setProgress(&owned, receiver.Generation, stage, why, detail)
 	path := receiver.WebhookPath()
-	changed = changed || receiver.Status.WebhookPath != path || receiver.Status.ObservedGeneration != receiver.Generation
-	if !changed {
+	if equality.Semantic.DeepEqual(before, owned) && receiver.Status.WebhookPath == path &&
+		receiver.Status.ObservedGeneration == receiver.Generation {
 		return ctrl.Result{}, nil
 	}
-	receiver.Status.WebhookPath = path
-	receiver.Status.ObservedGeneration = receiver.Generation
-	// A merge patch leaves lastDeliveryTime (the ingress's) alone, but it replaces the whole
-	// conditions list: the resourceVersion precondition keeps a stale cache from dropping
-	// the sync controller's Synced and Registered (a conflict is retried with a fresh copy).
-	return ctrl.Result{}, r.client.Status().Patch(ctx, &receiver,
-		client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	apply := acv1alpha1.WebhookReceiver(receiver.Name, receiver.Namespace).WithStatus(acv1alpha1.WebhookReceiverStatus().
+		WithConditions(conditionApplyConfigurations(owned)...).
+		WithWebhookPath(path).
+		WithObservedGeneration(receiver.Generation))
+	return ctrl.Result{}, r.client.Status().Apply(ctx, apply,
+		client.FieldOwner(superofficev1alpha1.FieldManagerReady), client.ForceOwnership)
 }
 
 // readiness: Ready when the target namespace allows the receiver, and the Secret exists
@@ -140,26 +93,15 @@ func (r *webhookReceiverReconciler) readiness(ctx context.Context, receiver *sup
 	if allowed, message, err := targetAllowed(ctx, r.client, receiver); err != nil || !allowed {
 		return metav1.ConditionFalse, superofficev1alpha1.ReasonTargetNamespaceNotAllowed, message, err
 	}
-	secretName := receiver.Spec.SecretRef.Name
-	reader := r.secrets
-	if reader == nil {
-		reader = secrets.FromClient(r.client)
+	keys, err := secrets.SigningKeys(ctx, r.secrets, receiver)
+	if keysErr, ok := errors.AsType[*secrets.KeysError](err); ok {
+		return metav1.ConditionFalse, keysErr.Reason, keysErr.Message, nil
 	}
-	secret, err := reader.Get(ctx, receiver.Namespace, secretName)
-	switch {
-	case apierrors.IsNotFound(err):
-		return metav1.ConditionFalse, superofficev1alpha1.ReasonSecretNotFound,
-			fmt.Sprintf("Secret %s not found in namespace %s", secretName, receiver.Namespace), nil
-	case err != nil:
+	if err != nil {
 		return "", "", "", err
 	}
-	keys := ingress.SecretKeys(receiver)
-	accepted := len(ingress.AcceptedSecrets(receiver, secret))
-	if accepted == 0 {
-		return metav1.ConditionFalse, superofficev1alpha1.ReasonNoKeysFound, fmt.Sprintf("Secret %s has none of the keys %v", secretName, keys), nil
-	}
 	return metav1.ConditionTrue, superofficev1alpha1.ReasonReady,
-		fmt.Sprintf("Secret %s holds %d of the keys %v; deliveries are accepted", secretName, accepted, keys), nil
+		fmt.Sprintf("Secret %s holds %d of the keys %v; deliveries are accepted", receiver.Spec.SecretRef.Name, len(keys), receiver.SigningKeys()), nil
 }
 
 // targetAllowed tells whether the receiver may write into its target namespace, read

@@ -29,7 +29,11 @@ func TestWebhookReceiverReadyFollowsItsSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setupWebhookReceiverReconciler(mgr, Options{}); err != nil {
+	opts, err := Options{}.complete(mgr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setupWebhookReceiverReconciler(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	ctx := runManager(t, mgr)

@@ -19,60 +19,70 @@ import (
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
-func newSyncReconcilerForState(objects ...*superofficev1alpha1.WebhookReceiver) *webhookReceiverSyncReconciler {
-	builder := fake.NewClientBuilder().WithScheme(testenv.Scheme())
-	for _, obj := range objects {
-		builder = builder.WithObjects(obj)
+// planResync decides from the receiver alone, so a restart or a new leader decides the
+// same: these cases are what any replica reads off the status.
+func TestPlanResyncFollowsFromTheReceiversStatus(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	receiver := func(edit func(*superofficev1alpha1.WebhookReceiver)) *superofficev1alpha1.WebhookReceiver {
+		r := &superofficev1alpha1.WebhookReceiver{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "crm", Name: "so", UID: "uid-1", Generation: 3},
+			Spec: superofficev1alpha1.WebhookReceiverSpec{Tenant: "Cust1234", API: &superofficev1alpha1.SuperOfficeAPI{
+				ResyncInterval: &metav1.Duration{Duration: time.Hour}}},
+			Status: superofficev1alpha1.WebhookReceiverStatus{
+				Conditions: []metav1.Condition{{Type: superofficev1alpha1.ConditionSynced, Status: metav1.ConditionTrue, ObservedGeneration: 3}},
+				LastResync: &superofficev1alpha1.ResyncStatus{Time: metav1.NewTime(now.Add(-30 * time.Minute)),
+					Result: superofficev1alpha1.ResyncSucceeded, RequestedAt: "1"},
+			},
+		}
+		r.Annotations = map[string]string{superofficev1alpha1.AnnotationResyncRequestedAt: "1"}
+		if edit != nil {
+			edit(r)
+		}
+		return r
 	}
-	c := builder.Build()
-	return &webhookReceiverSyncReconciler{
-		client:  c,
-		clients: apiclient.NewCache(secrets.FromClient(c)),
-		now:     time.Now,
-		state:   map[types.UID]*syncState{},
-		names:   map[types.NamespacedName]types.UID{},
+	tests := []struct {
+		name           string
+		receiver       *superofficev1alpha1.WebhookReceiver
+		due, requested bool
+		scheduled      bool
+	}{
+		{"within the interval since the last resync: not due, scheduled", receiver(nil), false, false, true},
+		{"never resynced: due", receiver(func(r *superofficev1alpha1.WebhookReceiver) {
+			r.Status.LastResync, r.Annotations = nil, nil
+		}), true, false, false},
+		{"never resynced, with resync-requested-at: due and requested", receiver(func(r *superofficev1alpha1.WebhookReceiver) {
+			r.Status.LastResync = nil
+		}), true, true, false},
+		{"the spec changed since Synced was written: due", receiver(func(r *superofficev1alpha1.WebhookReceiver) { r.Generation = 4 }), true, false, false},
+		{"a new resync-requested-at: due and requested", receiver(func(r *superofficev1alpha1.WebhookReceiver) {
+			r.Annotations[superofficev1alpha1.AnnotationResyncRequestedAt] = "2"
+		}), true, true, false},
+		{"the interval has passed: due", receiver(func(r *superofficev1alpha1.WebhookReceiver) {
+			r.Status.LastResync.Time = metav1.NewTime(now.Add(-2 * time.Hour))
+		}), true, false, false},
+		{"a failed resync is retried within 5 minutes", receiver(func(r *superofficev1alpha1.WebhookReceiver) {
+			r.Status.LastResync.Time = metav1.NewTime(now.Add(-6 * time.Minute))
+			r.Status.LastResync.Result = superofficev1alpha1.ResyncFailed
+		}), true, false, false},
+		{"resyncInterval 0s: no periodic resync", receiver(func(r *superofficev1alpha1.WebhookReceiver) {
+			r.Spec.API.ResyncInterval = &metav1.Duration{}
+			r.Status.LastResync.Time = metav1.NewTime(now.Add(-24 * time.Hour))
+		}), false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := planResync(tt.receiver, now)
+			if plan.due != tt.due || plan.requested != tt.requested || (plan.after > 0) != tt.scheduled {
+				t.Fatalf("planResync = %+v, want due %v, requested %v, scheduled %v", plan, tt.due, tt.requested, tt.scheduled)
+			}
+			if tt.scheduled && (plan.after < 30*time.Minute || plan.after > 36*time.Minute) {
+				t.Fatalf("the next resync is in %s: want the hour's remaining 30 minutes plus at most a tenth of jitter", plan.after)
+			}
+		})
 	}
 }
 
-func apiReceiver(uid types.UID) *superofficev1alpha1.WebhookReceiver {
-	return &superofficev1alpha1.WebhookReceiver{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "crm", Name: "so", UID: uid},
-		Spec: superofficev1alpha1.WebhookReceiverSpec{Tenant: "Cust1234", API: &superofficev1alpha1.SuperOfficeAPI{
-			CredentialsSecretRef: superofficev1alpha1.LocalSecretReference{Name: "so-api"}}},
-	}
-}
-
-// A receiver without the registration finalizer is gone before any reconcile sees its
-// deletionTimestamp: the NotFound must drop what was remembered of it.
-func TestSyncStateIsForgottenWhenTheReceiverIsGone(t *testing.T) {
-	receiver := apiReceiver("uid-1")
-	r := newSyncReconcilerForState()
-	r.schedule(receiver, time.Now())
-	if len(r.state) != 1 {
-		t.Fatalf("expected the scheduled receiver to be remembered, got %d entries", len(r.state))
-	}
-
-	key := types.NamespacedName{Namespace: "crm", Name: "so"}
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
-		t.Fatalf("expected a gone receiver to reconcile without error, got %v", err)
-	}
-	if len(r.state) != 0 || len(r.names) != 0 {
-		t.Fatalf("expected nothing remembered of a gone receiver, got state %v names %v", r.state, r.names)
-	}
-}
-
-// A receiver deleted and created again under the same name between two reconciles has a
-// new UID: the old one's state goes when the new one is scheduled.
-func TestSyncStateOfAReplacedReceiverIsForgotten(t *testing.T) {
-	r := newSyncReconcilerForState()
-	r.schedule(apiReceiver("uid-old"), time.Now())
-	r.schedule(apiReceiver("uid-new"), time.Now())
-	if _, ok := r.state["uid-old"]; ok || len(r.state) != 1 {
-		t.Fatalf("expected only the new receiver's state, got %v", r.state)
-	}
-}
-
-// Every receiver update (each lastDeliveryTime, each Ready patch) reconciles the sync
+// Every receiver update (each lastDeliveryTime, each Ready write) reconciles the sync
 // controller: a receiver without spec.api whose status has nothing of it must cost no write.
 func TestSyncStatusIsNotReappliedWhenItWouldNotChange(t *testing.T) {
 	plain := &superofficev1alpha1.WebhookReceiver{
@@ -89,12 +99,11 @@ func TestSyncStatusIsNotReappliedWhenItWouldNotChange(t *testing.T) {
 		WithObjects(plain, formerAPI).WithStatusSubresource(plain).
 		WithInterceptorFuncs(interceptor.Funcs{
 			SubResourceApply: func(_ context.Context, _ client.Client, _ string, obj runtime.ApplyConfiguration, _ ...client.SubResourceApplyOption) error {
-				applied = append(applied, obj.(interface{ GetName() string }).GetName())
+				applied = append(applied, *obj.(interface{ GetName() *string }).GetName())
 				return nil
 			},
 		}).Build()
-	r := &webhookReceiverSyncReconciler{client: c, clients: apiclient.NewCache(secrets.FromClient(c)), now: time.Now,
-		state: map[types.UID]*syncState{}, names: map[types.NamespacedName]types.UID{}}
+	r := &webhookReceiverSyncReconciler{client: c, live: c, clients: apiclient.NewCache(secrets.FromClient(c)), now: time.Now}
 
 	for range 3 {
 		for _, name := range []string{"plain", "former-api"} {

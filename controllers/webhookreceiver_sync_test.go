@@ -29,6 +29,7 @@ import (
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/internal/apiclient"
 	"github.com/assocsync/associate-operator/internal/ingress"
+	"github.com/assocsync/associate-operator/internal/mirror"
 	"github.com/assocsync/associate-operator/internal/secrets"
 	"github.com/assocsync/associate-operator/internal/superoffice"
 	"github.com/assocsync/associate-operator/internal/superoffice/fake"
@@ -66,13 +67,8 @@ func TestWebhookReceiverSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ingress.Add(mgr, ingress.Options{Listener: listener, TombstoneTTL: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	if err := setupWebhookReceiverReconciler(mgr, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	store, err := secrets.For(mgr)
+	// The services the composition root would share between the ingress and the controllers.
+	store, err := secrets.NewForManager(mgr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +80,18 @@ func TestWebhookReceiverSync(t *testing.T) {
 		c.MaxRetryWait = 10 * time.Millisecond
 		c.CallTimeout = 30 * time.Second
 	}
-	if err := addWebhookReceiverSyncReconciler(mgr, Options{TombstoneTTL: time.Hour}, syncConfig{clients: clients}); err != nil {
+	shared := Options{TombstoneTTL: time.Hour, Mirror: mirror.New(mgr, time.Hour), Secrets: store, Clients: clients}
+	if err := ingress.Add(mgr, ingress.Options{Listener: listener, TombstoneTTL: time.Hour,
+		Mirror: shared.Mirror, Secrets: store, Clients: clients}); err != nil {
+		t.Fatal(err)
+	}
+	if shared, err = shared.complete(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := setupWebhookReceiverReconciler(mgr, shared); err != nil {
+		t.Fatal(err)
+	}
+	if err := setupWebhookReceiverSyncReconciler(mgr, shared); err != nil {
 		t.Fatal(err)
 	}
 	ctx := runManager(t, mgr)
@@ -279,6 +286,7 @@ func expectResync(t *testing.T, got *superofficev1alpha1.ResyncStatus, want supe
 	t.Helper()
 	got = got.DeepCopy()
 	got.Time = want.Time
+	got.RequestedAt = want.RequestedAt // the annotation the attempt answered; annotationTriggersOne checks it
 	if *got != want {
 		t.Fatalf("lastResync: want %+v, got %+v", want, *got)
 	}
@@ -410,7 +418,14 @@ func (s *syncSuite) annotationTriggersOne(t *testing.T) {
 	s.waitResyncs(t, key, 1)
 	listings := tn.Calls(fake.RouteAllUsers)
 
-	s.requestResync(t, key)
+	status := s.requestResync(t, key)
+	var receiver superofficev1alpha1.WebhookReceiver
+	if err := s.c.Get(s.ctx, key, &receiver); err != nil {
+		t.Fatal(err)
+	}
+	if answered := receiver.Annotations[superofficev1alpha1.AnnotationResyncRequestedAt]; status.LastResync.RequestedAt != answered {
+		t.Errorf("lastResync.requestedAt = %q: want the resync-requested-at value the resync answered, %q", status.LastResync.RequestedAt, answered)
+	}
 	// Other edits (an unrelated annotation, the Secrets) reconcile the receiver but resync nothing.
 	s.annotate(t, key, "example.com/touched", "yes")
 	g := gomega.NewWithT(t)

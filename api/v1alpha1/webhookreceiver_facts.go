@@ -32,3 +32,15 @@ func (r *WebhookReceiver) TargetAllowed(targetAnnotations map[string]string) boo
 	}
 	return false
 }
+
+// DefaultSigningKey is the key of spec.secretRef read when spec.secretRef.keys is empty.
+const DefaultSigningKey = "secret"
+
+// SigningKeys are the keys of spec.secretRef whose values are accepted signing secrets,
+// defaulted to ["secret"]; the first present one is what registration gives SuperOffice.
+func (r *WebhookReceiver) SigningKeys() []string {
+	if len(r.Spec.SecretRef.Keys) == 0 {
+		return []string{DefaultSigningKey}
+	}
+	return r.Spec.SecretRef.Keys
+}

@@ -177,6 +177,11 @@ type ResyncStatus struct {
 	// unchanged is how many Associates already matched SuperOffice.
 	// +optional
 	Unchanged int32 `json:"unchanged,omitempty"`
+	// requestedAt is the value of the annotation superoffice.assocsync.io/resync-requested-at
+	// when the attempt began: a new value asks for another resync.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	RequestedAt string `json:"requestedAt,omitempty"`
 }
 
 // RegistrationStatus is what the operator knows of the webhook it keeps in SuperOffice.

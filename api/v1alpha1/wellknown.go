@@ -64,6 +64,11 @@ const (
 	// FieldManagerSync owns Synced, Registered, lastResync and registration in a
 	// receiver's status.
 	FieldManagerSync = "associate-operator-sync"
+	// FieldManagerReady owns Ready, Reconciling, Stalled, webhookPath and
+	// observedGeneration in a receiver's status.
+	FieldManagerReady = "associate-operator-ready"
+	// FieldManagerIngress owns lastDeliveryTime in a receiver's status.
+	FieldManagerIngress = "associate-operator-ingress"
 )
 
 // DefaultTenant owns events without a ContextIdentifier when the receiver names no tenant.

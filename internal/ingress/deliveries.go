@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
+	acv1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1/applyconfiguration/api/v1alpha1"
 )
 
 // deliveryInterval: status.lastDeliveryTime is written at most this often per receiver.
@@ -54,12 +54,13 @@ func (d *deliveryRecorder) delivered(receiver *superofficev1alpha1.WebhookReceiv
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		patch, _ := json.Marshal(map[string]any{"status": map[string]any{"lastDeliveryTime": metav1.NewTime(now)}})
 		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
 		defer cancel()
-		target := &superofficev1alpha1.WebhookReceiver{}
-		target.Namespace, target.Name = key.Namespace, key.Name
-		if err := d.client.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		// Server-side apply of this one field, under the ingress's own field manager: the
+		// receiver controllers own the rest of the status.
+		apply := acv1alpha1.WebhookReceiver(key.Name, key.Namespace).
+			WithStatus(acv1alpha1.WebhookReceiverStatus().WithLastDeliveryTime(metav1.NewTime(now)))
+		if err := d.client.Status().Apply(ctx, apply, client.FieldOwner(superofficev1alpha1.FieldManagerIngress), client.ForceOwnership); err != nil {
 			d.log.Error(err, "recording lastDeliveryTime", "receiver", key.String())
 			d.mu.Lock()
 			delete(d.lastWrite, key) // let the next delivery try again

@@ -1,14 +1,13 @@
 package ingress
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/assocsync/associate-operator/internal/lenient"
 	"github.com/assocsync/associate-operator/internal/mirror"
 )
 
@@ -156,20 +155,9 @@ func (ev *Event) fields() *mirror.Fields {
 type flexInt int64
 
 func (n *flexInt) UnmarshalJSON(data []byte) error {
-	data = bytes.Trim(data, `"`)
-	if string(data) == "null" || len(data) == 0 {
-		return nil
-	}
-	v, err := strconv.ParseInt(string(data), 10, 64)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(string(data), 64)
-		if ferr != nil || f != float64(int64(f)) {
-			return fmt.Errorf("want an integer, got %.40q", data)
-		}
-		v = int64(f)
-	}
+	v, _, err := lenient.Int(data)
 	*n = flexInt(v)
-	return nil
+	return err
 }
 
 // int64 stores n in to and returns to; nil when n is nil.
@@ -194,15 +182,9 @@ func (n *flexInt) int32(to *int32) *int32 {
 type flexBool bool
 
 func (b *flexBool) UnmarshalJSON(data []byte) error {
-	switch strings.ToLower(string(bytes.Trim(data, `"`))) {
-	case "true", "1":
-		*b = true
-	case "false", "0", "null", "":
-		*b = false
-	default:
-		return fmt.Errorf("want a boolean (true, false, 0 or 1), got %.40q", data)
-	}
-	return nil
+	v, _, err := lenient.Bool(data)
+	*b = flexBool(v)
+	return err
 }
 
 // bool stores b in to and returns to; nil when b is nil.

@@ -303,7 +303,7 @@ func (h *handler) readVerified(w http.ResponseWriter, r *http.Request, d *delive
 			fmt.Errorf("%s missing or not the signature of the body under any accepted key", HeaderSignature), nil)
 		h.warnings.warn(rcv.receiver, "BadSignature",
 			"Refused a delivery: %s missing or matching none of the keys %v of Secret %s",
-			HeaderSignature, SecretKeys(rcv.receiver), rcv.receiver.Spec.SecretRef.Name)
+			HeaderSignature, rcv.receiver.SigningKeys(), rcv.receiver.Spec.SecretRef.Name)
 		return nil, false
 	}
 	d.verified = true

@@ -37,6 +37,12 @@ type Options struct {
 	// TombstoneCollectInterval is how often expired tombstones are deleted; by default a
 	// tenth of the TTL, between 10 s and 10 min.
 	TombstoneCollectInterval time.Duration
+
+	// The services the manager shares, made once by the composition root
+	// (internal/operator); Add makes what is nil, for tests that run the ingress alone.
+	Mirror  *mirror.Mirror
+	Secrets *secrets.Store
+	Clients *apiclient.Cache
 }
 
 // +kubebuilder:rbac:groups=superoffice.assocsync.io,resources=webhookreceivers,verbs=get;list;watch
@@ -63,14 +69,21 @@ func Add(mgr manager.Manager, opts Options) error {
 		}
 	}
 	log := mgr.GetLogger().WithName("webhook-ingress")
-	m := mirror.New(mgr, opts.TombstoneTTL)
-	m.CallTimeout = opts.APICallTimeout
-	deliveries := newDeliveryRecorder(mgr.GetClient(), log)
-	store, err := secrets.For(mgr)
-	if err != nil {
-		return fmt.Errorf("webhook ingress: %w", err)
+	m, store, clients := opts.Mirror, opts.Secrets, opts.Clients
+	if m == nil {
+		m = mirror.New(mgr, opts.TombstoneTTL)
+		m.CallTimeout = opts.APICallTimeout
 	}
-	clients := apiclient.Shared(mgr, store)
+	if store == nil {
+		var err error
+		if store, err = secrets.NewForManager(mgr); err != nil {
+			return fmt.Errorf("webhook ingress: %w", err)
+		}
+	}
+	if clients == nil {
+		clients = apiclient.NewCache(store)
+	}
+	deliveries := newDeliveryRecorder(mgr.GetClient(), log)
 	h := &handler{
 		reader:         mgr.GetClient(),
 		secrets:        store,

@@ -2,10 +2,10 @@ package ingress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,29 +28,9 @@ type errNotReady struct{ reason string }
 
 func (e errNotReady) Error() string { return e.reason }
 
-// SecretKeys lists the keys of spec.secretRef, defaulted to ["secret"].
-func SecretKeys(r *superofficev1alpha1.WebhookReceiver) []string {
-	if len(r.Spec.SecretRef.Keys) == 0 {
-		return []string{"secret"}
-	}
-	return r.Spec.SecretRef.Keys
-}
-
-// AcceptedSecrets returns the values of the listed keys that the Secret holds, in the
-// order of spec.secretRef.keys.
-func AcceptedSecrets(r *superofficev1alpha1.WebhookReceiver, secret *corev1.Secret) [][]byte {
-	var secrets [][]byte
-	for _, key := range SecretKeys(r) {
-		if value := secret.Data[key]; len(value) > 0 {
-			secrets = append(secrets, value)
-		}
-	}
-	return secrets
-}
-
 // lookupReceiver reads a receiver and its Secret from the cache. It returns a NotFound
 // error or errNotReady when deliveries must get 404, another error when the cache failed.
-func lookupReceiver(ctx context.Context, reader client.Reader, secrets secrets.Reader, key types.NamespacedName) (*readyReceiver, error) {
+func lookupReceiver(ctx context.Context, reader client.Reader, keyReader secrets.Reader, key types.NamespacedName) (*readyReceiver, error) {
 	var receiver superofficev1alpha1.WebhookReceiver
 	if err := reader.Get(ctx, key, &receiver); err != nil {
 		return nil, err
@@ -68,17 +48,12 @@ func lookupReceiver(ctx context.Context, reader client.Reader, secrets secrets.R
 			return nil, errNotReady{fmt.Sprintf("receiver %s: namespace %s does not allow receivers of namespace %s", key, target, key.Namespace)}
 		}
 	}
-	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: receiver.Spec.SecretRef.Name}
-	secret, err := secrets.Get(ctx, secretKey.Namespace, secretKey.Name)
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, errNotReady{fmt.Sprintf("receiver %s: Secret %s not found", key, secretKey.Name)}
-		}
-		return nil, err
+	keys, err := secrets.SigningKeys(ctx, keyReader, &receiver)
+	if keysErr, ok := errors.AsType[*secrets.KeysError](err); ok {
+		return nil, errNotReady{fmt.Sprintf("receiver %s: %s", key, keysErr.Message)}
 	}
-	keys := AcceptedSecrets(&receiver, secret)
-	if len(keys) == 0 {
-		return nil, errNotReady{fmt.Sprintf("receiver %s: Secret %s has none of the keys %v", key, secretKey.Name, SecretKeys(&receiver))}
+	if err != nil {
+		return nil, err
 	}
 	return &readyReceiver{receiver: &receiver, secrets: keys}, nil
 }

@@ -25,7 +25,10 @@ import (
 	superofficev1alpha1 "github.com/assocsync/associate-operator/api/v1alpha1"
 	"github.com/assocsync/associate-operator/controllers"
 	"github.com/assocsync/associate-operator/internal/actionhttp"
+	"github.com/assocsync/associate-operator/internal/apiclient"
 	"github.com/assocsync/associate-operator/internal/ingress"
+	"github.com/assocsync/associate-operator/internal/mirror"
+	"github.com/assocsync/associate-operator/internal/secrets"
 )
 
 // LeaderElectionID names the Lease that the replicas compete for.
@@ -111,14 +114,26 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The composition root: each service the ingress and the reconcilers share is made
+	// once, here, and handed to both: the one path that writes Associates, the Secrets
+	// receivers and policies reference, and the SuperOffice clients (with their tickets).
+	associates := mirror.New(mgr, opts.TombstoneTTL)
+	store, err := secrets.NewForManager(mgr)
+	if err != nil {
+		return nil, err
+	}
+	clients := apiclient.NewCache(store)
 	if err := ingress.Add(mgr, ingress.Options{
 		BindAddress: opts.WebhookBindAddress, TombstoneTTL: opts.TombstoneTTL,
 		MaxBodyBytes: opts.MaxBodyBytes, MaxInflightBodyBytes: opts.MaxInflightBodyBytes,
+		Mirror: associates, Secrets: store, Clients: clients,
 	}); err != nil {
 		return nil, err
 	}
 	if err := controllers.Setup(mgr, controllers.Options{TombstoneTTL: opts.TombstoneTTL, Tenancy: &tenancy,
-		AllowActionNetworks: opts.AllowActionNetworks}); err != nil {
+		AllowActionNetworks: opts.AllowActionNetworks,
+		Mirror:              associates, Secrets: store, Clients: clients,
+	}); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -3,7 +3,6 @@ package secrets
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -108,22 +107,11 @@ func (s *Store) Watch(ctx context.Context, informers cache.Informers) error {
 	return nil
 }
 
-var (
-	sharedMu sync.Mutex
-	shared   = map[manager.Manager]*Store{}
-)
-
-// For is the one Store of a manager, added to it as a runnable (every replica) with its
-// references driven by the manager's informers; the ingress, the controllers and the
-// SuperOffice client cache all read through it, so each Secret is watched once. The
-// ingress and the controllers are set up separately (tests, benchmarks), hence a lookup
-// per manager rather than a value handed down.
-func For(mgr manager.Manager) (*Store, error) {
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if s, ok := shared[mgr]; ok {
-		return s, nil
-	}
+// NewForManager makes a Store added to the manager as a runnable (every replica), its
+// references driven by the manager's informers. The composition root (internal/operator)
+// makes one and hands it to the ingress, the controllers and the SuperOffice client
+// cache, so that each Secret is watched once.
+func NewForManager(mgr manager.Manager) (*Store, error) {
 	clients, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil, fmt.Errorf("secrets: a client for the API server: %w", err)
@@ -135,6 +123,5 @@ func For(mgr manager.Manager) (*Store, error) {
 	if err := mgr.Add(s); err != nil {
 		return nil, err
 	}
-	shared[mgr] = s
 	return s, nil
 }

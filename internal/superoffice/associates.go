@@ -1,13 +1,14 @@
 package superoffice
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/assocsync/associate-operator/internal/lenient"
 )
 
 // The columns the listing selects, in the archive's camelCase.
@@ -109,62 +110,10 @@ func decodeAssociateRow(raw map[string]json.RawMessage) (AssociateRow, error) {
 	return row, nil
 }
 
-// flexInt reads 42, "42" or the archive's "[I:42]"; absent, null and "" are not present.
-func flexInt(raw json.RawMessage) (int64, bool, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, false, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		v, err := strconv.ParseInt(n.String(), 10, 64)
-		if err != nil {
-			return 0, false, fmt.Errorf("expected an integer, got %s", n)
-		}
-		return v, true, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, false, fmt.Errorf("expected an integer or a string, got %s", truncate(string(raw), 40))
-	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, false, nil
-	}
-	if inner, ok := strings.CutPrefix(s, "[I:"); ok {
-		s = strings.TrimSuffix(inner, "]")
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, false, fmt.Errorf("expected an integer, got %q", truncate(s, 40))
-	}
-	return v, true, nil
-}
+// flexInt and flexBool read the archive's lenient forms (internal/lenient).
+func flexInt(raw json.RawMessage) (int64, bool, error) { return lenient.Int(raw) }
 
-// flexBool reads true, 1, "true", "1", "[B:1]" and their false forms.
-func flexBool(raw json.RawMessage) (bool, bool, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return false, false, nil
-	}
-	var b bool
-	if json.Unmarshal(raw, &b) == nil {
-		return b, true, nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		s = string(raw) // a number
-	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "1", "[b:1]", "[b:true]":
-		return true, true, nil
-	case "false", "0", "[b:0]", "[b:false]":
-		return false, true, nil
-	case "":
-		return false, false, nil
-	}
-	return false, false, fmt.Errorf("expected a boolean, got %s", truncate(string(raw), 40))
-}
+func flexBool(raw json.RawMessage) (bool, bool, error) { return lenient.Bool(raw) }
 
 // flexType reads the database code (0, "0") or a type name (InternalAssociate, Employee, …).
 func flexType(raw json.RawMessage) (int32, bool, error) {

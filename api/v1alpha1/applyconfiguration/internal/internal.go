@@ -438,6 +438,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: listed
       type:
         scalar: numeric
+    - name: requestedAt
+      type:
+        scalar: string
     - name: result
       type:
         namedType: com.github.assocsync.associate-operator.api.v1alpha1.ResyncResult

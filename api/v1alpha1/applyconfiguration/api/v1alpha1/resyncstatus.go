@@ -30,6 +30,9 @@ type ResyncStatusApplyConfiguration struct {
 	Deleted *int32 `json:"deleted,omitempty"`
 	// unchanged is how many Associates already matched SuperOffice.
 	Unchanged *int32 `json:"unchanged,omitempty"`
+	// requestedAt is the value of the annotation superoffice.assocsync.io/resync-requested-at
+	// when the attempt began: a new value asks for another resync.
+	RequestedAt *string `json:"requestedAt,omitempty"`
 }
 
 // ResyncStatusApplyConfiguration constructs a declarative configuration of the ResyncStatus type for use with
@@ -91,5 +94,13 @@ func (b *ResyncStatusApplyConfiguration) WithDeleted(value int32) *ResyncStatusA
 // If called multiple times, the Unchanged field is set to the value of the last call.
 func (b *ResyncStatusApplyConfiguration) WithUnchanged(value int32) *ResyncStatusApplyConfiguration {
 	b.Unchanged = &value
+	return b
+}
+
+// WithRequestedAt sets the RequestedAt field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RequestedAt field is set to the value of the last call.
+func (b *ResyncStatusApplyConfiguration) WithRequestedAt(value string) *ResyncStatusApplyConfiguration {
+	b.RequestedAt = &value
 	return b
 }
