@@ -43,9 +43,11 @@ const defaultMaxConcurrentReconciles = 4
 // ProvisioningPolicies and ClusterProvisioningPolicies render for it, and takes it away again.
 type AssociateReconciler struct {
 	client.Client
-	Recorder  recorder.EventRecorder
-	Templates *templateCache
-	HTTP      *http.Client
+	Recorder recorder.EventRecorder
+	// templates compiles each policy's templates once per generation.
+	templates *templateCache
+	// httpClient makes the HTTP actions' calls, through the guarded transport.
+	httpClient *http.Client
 	// scope places rendered objects, confining what ProvisioningPolicies may render.
 	scope objectScope
 	// applied remembers what was last applied per Associate and object, so that an
@@ -60,21 +62,21 @@ type AssociateReconciler struct {
 	orphans *orphans
 	// actions bounds the HTTP actions in flight, per namespace and in all.
 	actions *actionhttp.Limiter
-	// Secrets reads the Secrets HTTP actions reference; nil reads them through Client.
-	Secrets secrets.Reader
+	// secretReader reads the Secrets HTTP actions reference; nil reads them through Client.
+	secretReader secrets.Reader
 }
 
 func setupAssociateReconciler(mgr ctrl.Manager, opts Options) error {
 	r := &AssociateReconciler{
-		Secrets:   opts.Secrets,
-		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorder("associate-controller"),
-		Templates: opts.templates(),
-		HTTP:      actionhttp.NewClient(opts.AllowActionNetworks),
-		actions:   actionhttp.NewLimiter(actionhttp.DefaultPerNamespace, actionhttp.DefaultGlobal),
-		applied:   newAppliedMemory(),
-		orphans:   newOrphans(),
-		scope:     objectScope{Mapper: mgr.GetRESTMapper(), Tenancy: opts.tenancy()},
+		secretReader: opts.Secrets,
+		Client:       mgr.GetClient(),
+		Recorder:     mgr.GetEventRecorder("associate-controller"),
+		templates:    opts.templates(),
+		httpClient:   actionhttp.NewClient(opts.AllowActionNetworks),
+		actions:      actionhttp.NewLimiter(actionhttp.DefaultPerNamespace, actionhttp.DefaultGlobal),
+		applied:      newAppliedMemory(),
+		orphans:      newOrphans(),
+		scope:        objectScope{Mapper: mgr.GetRESTMapper(), Tenancy: opts.tenancy()},
 
 		driftCheckInterval: opts.DriftCheckInterval,
 		summaries:          newProvisionSummaries(mgr.GetEventRecorder("associate-controller"), opts.ProvisionSummaryInterval),

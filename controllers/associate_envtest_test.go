@@ -76,6 +76,9 @@ type suite struct {
 // testDriftCheckInterval makes the periodic drift check observable in a test.
 const testDriftCheckInterval = time.Second
 
+// dryRun is the method under which requestCounter counts dry-run requests.
+const dryRun = "DRYRUN"
+
 // requestCounter counts the manager's API requests by method and path.
 type requestCounter struct {
 	mu     sync.Mutex
@@ -84,8 +87,13 @@ type requestCounter struct {
 
 func (c *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		method := req.Method
+		if req.URL.Query().Has("dryRun") {
+			// A dry run is a question, not a write.
+			method = dryRun
+		}
 		c.mu.Lock()
-		c.counts[req.Method+" "+req.URL.Path]++
+		c.counts[method+" "+req.URL.Path]++
 		c.mu.Unlock()
 		return next.RoundTrip(req)
 	})
@@ -104,7 +112,7 @@ func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestAssociateReconciler runs the manager against envtest and checks the reconcilers'
 // contract, one namespace per case.
 func TestAssociateReconciler(t *testing.T) {
-	cfg := startControlPlane(t)
+	cfg, _ := startControlPlane(t)
 
 	// The manager's requests are counted, to see which writes a reconcile makes.
 	requests := &requestCounter{counts: map[string]int{}}
@@ -145,7 +153,7 @@ func TestAssociateReconciler(t *testing.T) {
 	t.Run("a policy edit is applied to existing Associates", s.policyEdit)
 	t.Run("HTTP actions are called, signed, not repeated, and retried", s.httpActions)
 	t.Run("a bad template is reported and not fatal", s.badTemplate)
-	t.Run("a provisioned object deleted by hand is repaired, and the check writes nothing otherwise", s.driftRepaired)
+	t.Run("a provisioned object edited or deleted by hand is repaired, and the check writes nothing otherwise", s.driftRepaired)
 	t.Run("a finalizer patch from a stale copy keeps another controller's finalizer", s.staleFinalizerPatch)
 
 	// Tenancy: what a namespace's policy may not do (tenancy_envtest_test.go).
@@ -564,17 +572,34 @@ func (s *suite) driftRepaired(t *testing.T) {
 	saPath := "/api/v1/namespaces/" + ns + "/serviceaccounts/person-99"
 	associatePath := "/apis/superoffice.assocsync.io/v1alpha1/namespaces/" + ns + "/associates/" + a.Name
 
-	// Two periodic checks read the object back; as nothing drifted, neither writes it,
-	// nor the Associate or its status.
+	// Two periodic checks read the object back and ask the API server with a dry run; as
+	// nothing drifted, neither writes it, nor the Associate or its status.
 	applies, associateWrites, statusWrites := s.requests.count(http.MethodPatch, saPath),
 		s.requests.count(http.MethodPatch, associatePath), s.requests.count(http.MethodPatch, associatePath+"/status")
-	checks := s.requests.count(http.MethodGet, saPath)
-	g.Eventually(func() int { return s.requests.count(http.MethodGet, saPath) }).
+	checks := s.requests.count(dryRun, saPath)
+	g.Eventually(func() int { return s.requests.count(dryRun, saPath) }).
 		WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.BeNumerically(">=", checks+2),
-		"expected the drift check to read the ServiceAccount back every %s", testDriftCheckInterval)
+		"expected the drift check to ask about the ServiceAccount every %s", testDriftCheckInterval)
+	g.Expect(s.requests.count(http.MethodGet, saPath)).To(gomega.BeNumerically(">=", checks+2), "each drift check reads the live object first")
 	g.Expect(s.requests.count(http.MethodPatch, saPath)).To(gomega.Equal(applies), "a drift check without drift must not apply")
 	g.Expect(s.requests.count(http.MethodPatch, associatePath)).To(gomega.Equal(associateWrites), "a drift check without drift must not patch the Associate")
 	g.Expect(s.requests.count(http.MethodPatch, associatePath+"/status")).To(gomega.Equal(statusWrites), "a drift check without drift must not patch the status")
+
+	// A subject added to the RoleBinding by hand keeps every desired field in place, so a
+	// "desired is contained in live" comparison saw no drift and let it keep the grant; an
+	// apply replaces the atomic subjects list, so the dry run shows it and the check repairs it.
+	binding := &rbacv1.RoleBinding{}
+	s.get(g, binding, ns, "person-99-view")
+	s.update(t, binding, func() {
+		binding.Subjects = append(binding.Subjects, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "intruder", Namespace: ns})
+		binding.Labels["added-by"] = "someone"
+	})
+	g.Eventually(func(g gomega.Gomega) {
+		repaired := &rbacv1.RoleBinding{}
+		s.get(g, repaired, ns, "person-99-view")
+		g.Expect(repaired.Subjects).To(gomega.HaveLen(1), "expected the drift check to remove the subject added by hand")
+		g.Expect(repaired.Labels).To(gomega.HaveKeyWithValue("added-by", "someone"), "a label the policy does not set is not the policy's to remove")
+	}).WithTimeout(eventuallyTimeout).WithPolling(pollInterval).Should(gomega.Succeed())
 
 	sa := &corev1.ServiceAccount{}
 	s.get(g, sa, ns, "person-99")

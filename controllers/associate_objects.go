@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,7 +84,9 @@ func (r *AssociateReconciler) planObject(ctx context.Context, assoc *superoffice
 		if err := checkOwner(live, p.id); err != nil {
 			return objectPlan{}, err
 		}
-		plan.write = !contains(live.Object, obj.Object)
+		if plan.write, err = r.wouldChange(ctx, assoc, p, live, obj); err != nil {
+			return objectPlan{}, err
+		}
 	}
 	if !plan.write {
 		r.applied.remember(assoc.UID, plan.key, plan.hash)
@@ -107,6 +110,22 @@ func (r *AssociateReconciler) applyPlan(ctx context.Context, assoc *superofficev
 	}
 	r.applied.remember(assoc.UID, plan.key, plan.hash)
 	return true, nil
+}
+
+// wouldChange asks the API server whether applying obj would change the live object: a
+// server-side apply dry run under the Associate's field manager answers with the object
+// the apply would leave, and a no-op apply leaves it exactly as read (resourceVersion and
+// managedFields included). The server knows each list's merge semantics and its defaults,
+// so an extra subject added to a RoleBinding by hand is drift, as an apply would remove it.
+func (r *AssociateReconciler) wouldChange(ctx context.Context, assoc *superofficev1alpha1.Associate, p *policy,
+	live, obj *unstructured.Unstructured) (bool, error) {
+	result := obj.DeepCopy()
+	err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(result),
+		client.FieldOwner(fieldManagerFor(assoc, p.id)), client.ForceOwnership, client.DryRunAll)
+	if err != nil {
+		return false, fmt.Errorf("checking %s for drift: %w", describeObject(obj), err)
+	}
+	return !equality.Semantic.DeepEqual(live.Object, result.Object), nil
 }
 
 // getLive reads an object from the API server (unstructured reads bypass the cache);
@@ -220,7 +239,7 @@ func (r *AssociateReconciler) stillNeeded(ctx context.Context, assoc *superoffic
 	if entry.Namespace == assoc.Namespace || p == nil {
 		return false, nil
 	}
-	compiled := r.Templates.compile(p)
+	compiled := r.templates.compile(p)
 	var list superofficev1alpha1.AssociateList
 	var opts []client.ListOption
 	if !p.id.cluster() {

@@ -134,7 +134,7 @@ func (r *AssociateReconciler) provision(ctx context.Context, assoc *superofficev
 	p *policy, data templateData, before policyEntries) policyStep {
 	step := policyStep{policy: p.id, object: p, matched: true, after: before,
 		first: len(before.provisioned) == 0 && len(before.actions) == 0}
-	compiled := r.Templates.compile(p)
+	compiled := r.templates.compile(p)
 	objects, err := compiled.renderResources(data)
 	if err != nil {
 		step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("%s: %w", p.id.describe(), err), false)
@@ -231,7 +231,7 @@ func (r *AssociateReconciler) deprovision(ctx context.Context, assoc *superoffic
 	}
 	var compiled *compiledPolicy
 	if p != nil && !keep {
-		compiled = r.Templates.compile(p)
+		compiled = r.templates.compile(p)
 		if compiled.err != nil {
 			step.fail(superofficev1alpha1.ReasonTemplateError, fmt.Errorf("%s: %w", id.describe(), compiled.err), false)
 			return step

@@ -5,57 +5,6 @@ import (
 	"time"
 )
 
-func TestContainsDecidesDrift(t *testing.T) {
-	ownerRef := map[string]any{"apiVersion": "superoffice.assocsync.io/v1alpha1", "kind": "Associate", "name": "a-1", "uid": "u-1"}
-	otherRef := map[string]any{"apiVersion": "superoffice.assocsync.io/v1alpha1", "kind": "Associate", "name": "a-2", "uid": "u-2"}
-	desired := map[string]any{
-		"apiVersion": "v1", "kind": "ServiceAccount",
-		"metadata": map[string]any{
-			"name": "person-7", "namespace": "crm",
-			"labels":          map[string]any{"team": "sales"},
-			"ownerReferences": []any{ownerRef},
-		},
-		"automountServiceAccountToken": false,
-		"replicas":                     float64(2), // a template decodes numbers to float64
-	}
-	live := func(edit func(map[string]any)) map[string]any {
-		obj := map[string]any{
-			"apiVersion": "v1", "kind": "ServiceAccount",
-			"metadata": map[string]any{
-				"name": "person-7", "namespace": "crm", "uid": "sa-uid", "resourceVersion": "42",
-				"labels":          map[string]any{"team": "sales", "added-by": "someone"},
-				"ownerReferences": []any{otherRef, ownerRef},
-			},
-			"replicas": int64(2), // the API server decodes integers to int64
-		}
-		if edit != nil {
-			edit(obj)
-		}
-		return obj
-	}
-	metadata := func(obj map[string]any) map[string]any { return obj["metadata"].(map[string]any) }
-
-	tests := []struct {
-		name string
-		live map[string]any
-		want bool
-	}{
-		{"extra fields, others' references, omitted zero values and int64 numbers are no drift", live(nil), true},
-		{"a changed label is drift", live(func(o map[string]any) { metadata(o)["labels"] = map[string]any{"team": "ops"} }), false},
-		{"a removed label is drift", live(func(o map[string]any) { metadata(o)["labels"] = map[string]any{} }), false},
-		{"our ownerReference removed is drift", live(func(o map[string]any) { metadata(o)["ownerReferences"] = []any{otherRef} }), false},
-		{"a changed number is drift", live(func(o map[string]any) { o["replicas"] = int64(3) }), false},
-		{"a zero value set to non-zero is drift", live(func(o map[string]any) { o["automountServiceAccountToken"] = true }), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := contains(tt.live, desired); got != tt.want {
-				t.Fatalf("expected contains = %v, got %v", tt.want, got)
-			}
-		})
-	}
-}
-
 func TestAppliedMemoryLookup(t *testing.T) {
 	m := newAppliedMemory()
 	m.remember("u-1", "policy|v1|ServiceAccount|crm|person-7", "hash-1")

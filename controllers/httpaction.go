@@ -161,7 +161,7 @@ func (r *AssociateReconciler) call(ctx context.Context, p *policy,
 		}
 		httpReq.Header.Set("X-Signature", signature.Sign(secret, []byte(req.body)))
 	}
-	resp, err := r.HTTP.Do(httpReq)
+	resp, err := r.httpClient.Do(httpReq)
 	if err != nil {
 		// *url.Error repeats the whole URL, query and all; where already names it redacted.
 		if uerr, ok := errors.AsType[*url.Error](err); ok {
@@ -183,7 +183,7 @@ func (r *AssociateReconciler) call(ctx context.Context, p *policy,
 
 // secretValue reads one key of a Secret (from the referenced Secrets' informers).
 func (r *AssociateReconciler) secretValue(ctx context.Context, ref secretKeyRef) ([]byte, error) {
-	reader := r.Secrets
+	reader := r.secretReader
 	if reader == nil {
 		reader = secrets.FromClient(r.Client)
 	}

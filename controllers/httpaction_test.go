@@ -25,7 +25,7 @@ func TestCallAnswers(t *testing.T) {
 		}
 	}))
 	defer server.Close()
-	r := &AssociateReconciler{HTTP: server.Client(), actions: actionhttp.NewLimiter(0, 0)}
+	r := &AssociateReconciler{httpClient: server.Client(), actions: actionhttp.NewLimiter(0, 0)}
 	policy := namespacedPolicy(&superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}})
 	action := &httpAction{HTTPCall: superofficev1alpha1.HTTPCall{Name: "accounts"}}
 
@@ -61,7 +61,7 @@ func TestCallTransportErrorHidesTheQuery(t *testing.T) {
 	target := server.URL + "/people/7?token=s3cret-token"
 	server.Close() // nothing listens any more: the call fails in the transport
 
-	r := &AssociateReconciler{HTTP: &http.Client{}, actions: actionhttp.NewLimiter(0, 0)}
+	r := &AssociateReconciler{httpClient: &http.Client{}, actions: actionhttp.NewLimiter(0, 0)}
 	policy := namespacedPolicy(&superofficev1alpha1.ProvisioningPolicy{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "crm"}})
 	action := &httpAction{HTTPCall: superofficev1alpha1.HTTPCall{Name: "accounts"}}
 	err := r.call(context.Background(), policy, action, httpRequest{method: http.MethodPost, url: target}, ActionProvision)

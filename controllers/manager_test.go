@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"sync"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -10,19 +13,40 @@ import (
 	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
-// startControlPlane starts an envtest control plane with the CRDs for the test's duration.
-func startControlPlane(t *testing.T) *rest.Config {
+// TestMain stops the package's control plane once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if controlPlane.env != nil {
+		if err := controlPlane.env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// controlPlane is the package's one envtest control plane, started by the first test
+// that needs it. Each test runs its own manager against it, in namespaces of its own,
+// and removes the cluster-scoped objects it made.
+var controlPlane struct {
+	once sync.Once
+	env  *testenv.Environment
+	cfg  *rest.Config
+	err  error
+}
+
+// startControlPlane returns the package's control plane, starting it on first use.
+func startControlPlane(t *testing.T) (*rest.Config, *testenv.Environment) {
 	t.Helper()
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
+	controlPlane.once.Do(func() {
+		if controlPlane.env, controlPlane.err = testenv.New(); controlPlane.err != nil {
+			return
+		}
+		controlPlane.cfg, controlPlane.err = controlPlane.env.Start()
+	})
+	if controlPlane.err != nil {
+		t.Fatal(controlPlane.err)
 	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	return cfg
+	return controlPlane.cfg, controlPlane.env
 }
 
 // runManager starts mgr until the test ends and returns the context it runs under; a

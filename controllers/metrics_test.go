@@ -107,7 +107,7 @@ func TestReceiverConditionSeriesFollowTheConditionsEachReconcilerOwns(t *testing
 // TestReceiverConditionSeriesFollowTheReceiver runs the receiver reconciler against envtest:
 // Ready's series follows the Secret and goes with the receiver.
 func TestReceiverConditionSeriesFollowTheReceiver(t *testing.T) {
-	cfg := startControlPlane(t)
+	cfg, _ := startControlPlane(t)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -165,8 +165,8 @@ func TestDeprovisionFailuresAreCountedPerPolicy(t *testing.T) {
 				return unavailable
 			},
 		}).Build(),
-		Templates: newTemplateCache(),
-		HTTP: &http.Client{Transport: roundTripperFunc(func(*http.Request) (*http.Response, error) {
+		templates: newTemplateCache(),
+		httpClient: &http.Client{Transport: roundTripperFunc(func(*http.Request) (*http.Response, error) {
 			return nil, errors.New("connection refused")
 		})},
 		applied: newAppliedMemory(),

@@ -67,7 +67,7 @@ var clusterPolicyOps = policyKindOps[*superofficev1alpha1.ClusterProvisioningPol
 type policyReconciler[T client.Object] struct {
 	client.Client
 	Recorder  recorder.EventRecorder
-	Templates *templateCache
+	templates *templateCache
 	scope     objectScope
 	ops       policyKindOps[T]
 }
@@ -98,7 +98,7 @@ func newPolicyReconciler[T client.Object](mgr ctrl.Manager, opts Options, ops po
 	return &policyReconciler[T]{
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder(name),
-		Templates: opts.templates(),
+		templates: opts.templates(),
 		scope:     objectScope{Mapper: mgr.GetRESTMapper(), Tenancy: opts.tenancy()},
 		ops:       ops,
 	}
@@ -113,7 +113,7 @@ func associateMatchChanged() predicate.Predicate {
 func (r *policyReconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := r.ops.newEmpty()
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		r.Templates.forget(policyID{kind: r.ops.kind, namespace: req.Namespace, name: req.Name})
+		r.templates.forget(policyID{kind: r.ops.kind, namespace: req.Namespace, name: req.Name})
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	p := r.ops.toPolicy(obj)
@@ -150,7 +150,7 @@ func (r *policyReconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (
 // or render, an invalid selector, or an object a ProvisioningPolicy may not render (as far
 // as the sample Associate's render shows: a namespace may depend on the Associate's data).
 func (r *policyReconciler[T]) check(p *policy) (string, error) {
-	compiled := r.Templates.compile(p)
+	compiled := r.templates.compile(p)
 	if err := compiled.check(p); err != nil {
 		return superofficev1alpha1.ReasonTemplateError, err
 	}

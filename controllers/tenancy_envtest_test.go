@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -317,6 +318,8 @@ func (s *suite) clusterPolicy(t *testing.T, name string, spec superofficev1alpha
 	if err := s.c.Create(s.ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	// Cluster-scoped: the package's later tests share the control plane.
+	t.Cleanup(func() { _ = client.IgnoreNotFound(s.c.Delete(context.Background(), p)) })
 	return p
 }
 

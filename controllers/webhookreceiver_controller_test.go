@@ -20,7 +20,7 @@ import (
 // TestWebhookReceiverReadyFollowsItsSecret runs the receiver reconciler alone against
 // envtest: Ready and its reason follow the Secret and its keys, with no restart.
 func TestWebhookReceiverReadyFollowsItsSecret(t *testing.T) {
-	cfg := startControlPlane(t)
+	cfg, _ := startControlPlane(t)
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",

@@ -52,7 +52,7 @@ type syncSuite struct {
 }
 
 func TestWebhookReceiverSync(t *testing.T) {
-	cfg := startControlPlane(t)
+	cfg, _ := startControlPlane(t)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 testenv.Scheme(),

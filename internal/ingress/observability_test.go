@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -22,6 +24,7 @@ func TestMetricsCountEveryDeliveryByReceiverAndResult(t *testing.T) {
 	for _, l := range labels {
 		before[l] = testutil.ToFloat64(requestsTotal.WithLabelValues(l[0], l[1]))
 	}
+	durationsBefore := map[string]uint64{"acc/so": durationSamples(t, "acc/so"), unknownReceiver: durationSamples(t, unknownReceiver)}
 	body := samples.MustPayload("created")
 	h.ServeHTTP(httptest.NewRecorder(), signedRequest("/webhooks/acc/so", body, testSecret))
 	h.ServeHTTP(httptest.NewRecorder(), signedRequest("/webhooks/acc/so", body, "wrong"))
@@ -33,9 +36,22 @@ func TestMetricsCountEveryDeliveryByReceiverAndResult(t *testing.T) {
 			t.Errorf("associate_operator_webhook_requests_total{receiver=%q,result=%q}: want +%v, got +%v", l[0], l[1], n, got)
 		}
 	}
-	if n := testutil.CollectAndCount(requestDuration, "associate_operator_webhook_request_duration_seconds"); n == 0 {
-		t.Error("want the duration histogram observed")
+	// Every delivery is timed under its receiver: two for acc/so, two for the unknown path.
+	for receiver, n := range map[string]uint64{"acc/so": 2, unknownReceiver: 2} {
+		if got := durationSamples(t, receiver) - durationsBefore[receiver]; got != n {
+			t.Errorf("associate_operator_webhook_request_duration_seconds{receiver=%q}: want +%d samples, got +%d", receiver, n, got)
+		}
 	}
+}
+
+// durationSamples is the sample count of the request duration histogram of one receiver.
+func durationSamples(t *testing.T, receiver string) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := requestDuration.WithLabelValues(receiver).(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }
 
 func TestRefusedDeliveriesRaiseOneWarningEventPerReceiverAndReasonInAFlood(t *testing.T) {

@@ -3,28 +3,18 @@ package testenv
 import (
 	"testing"
 	"time"
+
+	"github.com/onsi/gomega"
 )
 
-// pollInterval is how often Eventually checks again.
-const pollInterval = 200 * time.Millisecond
+// PollInterval is how often the suites' polls check again.
+const PollInterval = 200 * time.Millisecond
 
 // Eventually polls check until it returns nil, and fails the test with its last error
-// once the timeout has passed (or the test is cancelled).
+// once the timeout has passed. It is gomega's Eventually, the one polling idiom of every
+// suite, spelled for checks that return an error.
 func Eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("%s: test cancelled: %v", what, err)
-		case <-time.After(pollInterval):
-		}
-	}
+	gomega.NewWithT(t).Eventually(check).WithTimeout(timeout).WithPolling(PollInterval).
+		Should(gomega.Succeed(), what)
 }

@@ -137,6 +137,7 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 	defer func() { _ = conn.Close() }()
 	// 200 bytes at one per 100 ms would take 20 s, four times the header timeout.
 	headers := "POST /webhooks/" + ns + "/" + receiverName + " HTTP/1.1\r\nHost: x\r\nX-Padding: " + strings.Repeat("p", 200) + "\r\n\r\n"
+	start := time.Now()
 	sent := 0
 	for ; sent < len(headers); sent++ {
 		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -158,8 +159,17 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 			t.Fatalf("the server took %d header bytes sent a byte per 100 ms and answered %d; want it to cut the client off", sent, resp.StatusCode)
 		}
 	}
-	t.Logf("the server cut the slow client off after %d of %d header bytes", sent, len(headers))
+	// Cut off by the header timeout, not by something else closing early (a crash, a
+	// connection limit): not before it, and within a generous bound after it.
+	elapsed := time.Since(start)
+	if elapsed < headerTimeout-time.Second || elapsed > 3*headerTimeout {
+		t.Fatalf("the server cut the slow client off after %s; want about the header timeout of %s", elapsed.Round(time.Millisecond), headerTimeout)
+	}
+	t.Logf("the server cut the slow client off after %d of %d header bytes, %s", sent, len(headers), elapsed.Round(time.Millisecond))
 }
+
+// headerTimeout is the webhook server's ReadHeaderTimeout (internal/ingress/server.go).
+const headerTimeout = 5 * time.Second
 
 // closedByPeer peeks at the connection without blocking for long: EOF or a reset means
 // the server closed it.
