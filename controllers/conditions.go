@@ -36,8 +36,8 @@ const (
 
 // setProgress sets Reconciling or Stalled (True, with the reason and message of what holds
 // the object up) and removes the other; done removes both, as they are abnormal-true
-// conditions. It reports whether anything changed.
-func setProgress(conditions *[]metav1.Condition, generation int64, p progress, reason, message string) bool {
+// conditions.
+func setProgress(conditions *[]metav1.Condition, generation int64, p progress, reason, message string) {
 	set, drop := "", []string{superofficev1alpha1.ConditionReconciling, superofficev1alpha1.ConditionStalled}
 	switch p {
 	case progressReconciling:
@@ -45,14 +45,12 @@ func setProgress(conditions *[]metav1.Condition, generation int64, p progress, r
 	case progressStalled:
 		set, drop = superofficev1alpha1.ConditionStalled, drop[:1]
 	}
-	changed := false
 	for _, conditionType := range drop {
-		changed = meta.RemoveStatusCondition(conditions, conditionType) || changed
+		meta.RemoveStatusCondition(conditions, conditionType)
 	}
 	if set != "" {
-		changed = setCondition(conditions, generation, set, metav1.ConditionTrue, reason, message) || changed
+		setCondition(conditions, generation, set, metav1.ConditionTrue, reason, message)
 	}
-	return changed
 }
 
 // ownedConditions are the conditions of the given types, copied: what one status writer

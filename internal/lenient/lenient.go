@@ -20,7 +20,7 @@ func Int(raw []byte) (int64, bool, error) {
 	s := string(raw)
 	if raw[0] == '"' {
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, false, fmt.Errorf("expected an integer or a string, got %s", truncate(string(raw), 40))
+			return 0, false, fmt.Errorf("expected an integer or a string, got %s", truncate(string(raw)))
 		}
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -35,7 +35,7 @@ func Int(raw []byte) (int64, bool, error) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f != float64(int64(f)) {
-		return 0, false, fmt.Errorf("expected an integer, got %q", truncate(s, 40))
+		return 0, false, fmt.Errorf("expected an integer, got %q", truncate(s))
 	}
 	return int64(f), true, nil
 }
@@ -50,7 +50,7 @@ func Bool(raw []byte) (bool, bool, error) {
 	s := string(raw)
 	if raw[0] == '"' {
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return false, false, fmt.Errorf("expected a boolean, got %s", truncate(string(raw), 40))
+			return false, false, fmt.Errorf("expected a boolean, got %s", truncate(string(raw)))
 		}
 	}
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -61,12 +61,15 @@ func Bool(raw []byte) (bool, bool, error) {
 	case "":
 		return false, false, nil
 	}
-	return false, false, fmt.Errorf("expected a boolean (true, false, 0 or 1), got %s", truncate(string(raw), 40))
+	return false, false, fmt.Errorf("expected a boolean (true, false, 0 or 1), got %s", truncate(string(raw)))
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
+// quotedLength is how much of a value an error message quotes.
+const quotedLength = 40
+
+func truncate(s string) string {
+	if len(s) <= quotedLength {
 		return s
 	}
-	return s[:n] + "..."
+	return s[:quotedLength] + "..."
 }
