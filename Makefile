@@ -1,6 +1,15 @@
 # associate-operator: run `make help` for the targets.
 
 IMG ?= ghcr.io/assocsync/associate-operator:dev
+# The image's labels: its version, commit and (for reproducible builds) the commit's time.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
+# Every build of this module (make build, the tests, the image) uses go.mod's toolchain line,
+# a Go with no known standard-library vulnerability, also where the Go distribution sets
+# GOTOOLCHAIN=local (as here). Tools modules without such a line keep the local Go.
+export GOTOOLCHAIN ?= auto
 
 # Tool versions, all built from Go modules into bin/.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
@@ -113,9 +122,23 @@ build: manifests generate fmt vet manager-binary ## Build the manager binary, as
 manager-binary: ## Only compile bin/manager, as the Dockerfile does (no fmt or vet).
 	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o bin/manager ./cmd
 
+# The image's binaries must come from go.mod's toolchain (the Go the Dockerfile pins).
+IMAGE_GO = $(shell awk '$$1 == "toolchain" { print $$2 }' go.mod)
+
+.PHONY: image
+image: ## Build the image (linux/amd64, linux/arm64) with no Docker: bin/image/oci and bin/image/associate-operator.tar.
+	go build -o bin/image-tool ./hack/image
+	bin/image-tool build -name "$(IMG)" -out bin/image -version "$(VERSION)" -revision "$(REVISION)" \
+		-created "$(SOURCE_DATE_EPOCH)" -go "$(IMAGE_GO)"
+
+.PHONY: image-push
+image-push: ## Push bin/image/oci to IMG (make image-push IMG=registry/name:tag), with your docker login.
+	go build -o bin/image-tool ./hack/image
+	bin/image-tool push -layout bin/image/oci -name "$(IMG)"
+
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+docker-build: ## Build the container image with a Docker engine (the same image as `make image`).
+	docker build --build-arg VERSION="$(VERSION)" --build-arg REVISION="$(REVISION)" -t $(IMG) .
 
 .PHONY: docker-push
 docker-push: ## Push the container image.
