@@ -287,7 +287,7 @@ func rootfsFiles(mtime time.Time) []file {
 		"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n" +
 		"nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 	group := "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"
-	return []file{
+	files := []file{
 		{name: "etc/", mode: 0o755},
 		{name: "etc/group", mode: 0o644, data: []byte(group)},
 		{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
@@ -298,6 +298,10 @@ func rootfsFiles(mtime time.Time) []file {
 		{name: "home/nonroot/", mode: 0o700, uid: uid, gid: uid},
 		{name: "tmp/", mode: 0o1777},
 	}
+	for i := range files {
+		files[i].mtime = mtime
+	}
+	return files
 }
 
 // caBundle is the Mozilla NSS roots of golang.org/x/crypto/x509roots/fallback (the version
