@@ -1,6 +1,16 @@
 # associate-operator: run `make help` for the targets.
 
 IMG ?= ghcr.io/assocsync/associate-operator:dev
+# The image's labels: its version, commit and (for reproducible builds) the commit's time.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
+# Every build of this module (make build, the tests, the image) uses go.mod's toolchain line,
+# a Go with no known standard-library vulnerability, also where the Go distribution sets
+# GOTOOLCHAIN=local (as here). Tools modules without such a line keep the local Go.
+export GOTOOLCHAIN ?= auto
+GO_TOOLCHAIN = $(shell awk '$$1 == "toolchain" { print $$2 }' go.mod)
 
 # Tool versions, all built from Go modules into bin/.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
@@ -113,9 +123,20 @@ build: manifests generate fmt vet manager-binary ## Build the manager binary, as
 manager-binary: ## Only compile bin/manager, as the Dockerfile does (no fmt or vet).
 	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o bin/manager ./cmd
 
+.PHONY: image
+image: ## Build the image (linux/amd64, linux/arm64) with no Docker: bin/image/oci and bin/image/associate-operator.tar.
+	go build -o bin/image-tool ./hack/image
+	bin/image-tool build -name "$(IMG)" -out bin/image -version "$(VERSION)" -revision "$(REVISION)" \
+		-created "$(SOURCE_DATE_EPOCH)" -go "$(GO_TOOLCHAIN)"
+
+.PHONY: image-push
+image-push: ## Push bin/image/oci to IMG (make image-push IMG=registry/name:tag), with your docker login.
+	go build -o bin/image-tool ./hack/image
+	bin/image-tool push -layout bin/image/oci -name "$(IMG)"
+
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+docker-build: ## Build the container image with a Docker engine (the same image as `make image`).
+	docker build --build-arg VERSION="$(VERSION)" --build-arg REVISION="$(REVISION)" -t $(IMG) .
 
 .PHONY: docker-push
 docker-push: ## Push the container image.
@@ -154,7 +175,7 @@ $(LOCALBIN):
 
 .PHONY: controller-gen
 controller-gen: $(LOCALBIN) ## Build controller-gen into bin/.
-	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION),$(GO_TOOLCHAIN))
 
 .PHONY: kustomize
 kustomize: $(LOCALBIN) ## Build kustomize into bin/.
@@ -166,20 +187,23 @@ helm: $(LOCALBIN) ## Build helm into bin/.
 
 .PHONY: golangci-lint
 golangci-lint: $(LOCALBIN) ## Build golangci-lint into bin/.
-	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION),$(GO_TOOLCHAIN))
 
 .PHONY: govulncheck
 govulncheck: $(LOCALBIN) ## Build govulncheck into bin/.
-	$(call go-install-tool,$(LOCALBIN)/govulncheck,golang.org/x/vuln/cmd/govulncheck,$(GOVULNCHECK_VERSION))
+	$(call go-install-tool,$(LOCALBIN)/govulncheck,golang.org/x/vuln/cmd/govulncheck,$(GOVULNCHECK_VERSION),$(GO_TOOLCHAIN))
 
-# go-install-tool builds $(2)@$(3) into $(1)-$(3) once and links $(1) to it.
+# go-install-tool builds $(2)@$(3) into $(1)-$(3) once and links $(1) to it. With a Go
+# toolchain as $(4) it builds with that Go, into $(1)-$(3)-$(4): the tools that type-check
+# this module's code (controller-gen, golangci-lint, govulncheck) must know the language of
+# the standard library they read, go.mod's toolchain's (go1.27's has generic methods).
 define go-install-tool
-@[ -f "$(1)-$(3)" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$(1)-$(3)" ] || { \
+@[ -f "$(1)-$(3)$(if $(4),-$(4))" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$(1)-$(3)$(if $(4),-$(4))" ] || { \
 set -e; \
 echo "building $(2)@$(3) into $(LOCALBIN)"; \
 rm -f "$(1)"; \
-GOBIN="$(LOCALBIN)" go install $(2)@$(3); \
-mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)"; \
+$(if $(4),GOTOOLCHAIN=$(4)) GOBIN="$(LOCALBIN)" go install $(2)@$(3); \
+mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)$(if $(4),-$(4))"; \
 } ; \
-ln -sf "$(1)-$(3)" "$(1)"
+ln -sf "$(1)-$(3)$(if $(4),-$(4))" "$(1)"
 endef
