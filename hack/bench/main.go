@@ -51,7 +51,7 @@ func bench() int {
 	}
 	flag.IntVar(&s.ingressN, "ingress-n", int(5000*scale), "Associates written through the ingress, and raw")
 	flag.IntVar(&s.reconcileN, "reconcile-n", int(2000*scale), "Associates brought to Ready, and raw")
-	flag.IntVar(&s.resyncN, "resync-n", int(50000*scale), "associates in the fake SuperOffice tenant that the resync mirrors")
+	flag.IntVar(&s.resyncN, "resync-n", int(resyncDefaultN*scale), "associates in the fake SuperOffice tenant that the resync mirrors")
 	flag.IntVar(&s.cacheN, "cache-n", int(50000*scale), "Associates cached for the memory figures")
 	flag.IntVar(&s.concurrency, "concurrency", 16, "concurrent deliveries and raw writes")
 	flag.StringVar(&s.only, "only", "", "run one part: ingress, mix, reconcile, resync or cache")
