@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,8 @@ const (
 	defaultResyncInterval   = time.Hour
 	// resyncMaxReportedFailures bounds the errors quoted in the Synced message.
 	resyncMaxReportedFailures = 3
+	// resyncWorkers is how many listed rows a pass mirrors at once.
+	resyncWorkers = 8
 )
 
 // associateSource is the part of the SuperOffice client a resync uses.
@@ -84,6 +87,21 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 	}
 	pass := resyncPass{receiver: receiver, namespace: namespace, start: start, mirror: r.mirror, report: &rep}
 	listed := make(map[string]bool, len(rows))
+	// Each row is one associate, independent of the others: they are mirrored
+	// resyncWorkers at a time (one at a time, a tenant of 50,000 took many minutes).
+	type work struct {
+		row      superoffice.AssociateRow
+		existing *superofficev1alpha1.Associate
+	}
+	queue := make(chan work)
+	var workers sync.WaitGroup
+	for range resyncWorkers {
+		workers.Go(func() {
+			for w := range queue {
+				pass.mirrorRow(ctx, so, w.row, w.existing)
+			}
+		})
+	}
 	for _, row := range rows {
 		name, err := superofficev1alpha1.AssociateName(receiver.Spec.Tenant, row.AssociateID)
 		if err != nil {
@@ -91,8 +109,10 @@ func (r *resyncer) resync(ctx context.Context, receiver *superofficev1alpha1.Web
 			continue
 		}
 		listed[name] = true
-		pass.mirrorRow(ctx, so, row, existing[name])
+		queue <- work{row, existing[name]}
 	}
+	close(queue)
+	workers.Wait()
 	if len(pass.failures) > 0 {
 		rep.reason, rep.message = superofficev1alpha1.ReasonResyncFailed, pass.failureMessage("nothing was deleted")
 		return rep
@@ -156,8 +176,10 @@ func (r *resyncer) associates(ctx context.Context, receiver *superofficev1alpha1
 	return byName, owned, nil
 }
 
-// resyncPass is the state of one attempt's writes.
+// resyncPass is the state of one attempt's writes; mu guards the counts and failures,
+// which the workers that mirror rows update.
 type resyncPass struct {
+	mu        sync.Mutex
 	receiver  *superofficev1alpha1.WebhookReceiver
 	namespace string
 	start     time.Time
@@ -165,12 +187,23 @@ type resyncPass struct {
 	report    *resyncReport
 	failures  []error
 	// foreign counts listed associates whose Associates another receiver owns.
-	foreign int
+	foreign int32
 	// stillExist counts Associates the listing lacked that GetAssociate still found.
 	stillExist int
 }
 
-func (p *resyncPass) fail(err error) { p.failures = append(p.failures, err) }
+func (p *resyncPass) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failures = append(p.failures, err)
+}
+
+// count adds one to a counter of the report or the pass.
+func (p *resyncPass) count(counter *int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	*counter++
+}
 
 func (p *resyncPass) failureMessage(consequence string) string {
 	msg := fmt.Sprintf("%d of the writes failed, %s", len(p.failures), consequence)
@@ -216,7 +249,7 @@ func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row supe
 	if existing != nil {
 		self := client.ObjectKeyFromObject(p.receiver)
 		if owner, ok := existing.OwningReceiver(); !drifted(&existing.Spec, fields) && ok && owner == self {
-			p.report.status.Unchanged++
+			p.count(&p.report.status.Unchanged)
 			return
 		}
 		// Not ours yet: written unless another receiver that still exists owns it.
@@ -226,7 +259,7 @@ func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row supe
 			return
 		}
 		if foreign {
-			p.foreign++
+			p.count(&p.foreign)
 			return
 		}
 		event, counter = mirror.EventChanged, &p.report.status.Updated
@@ -234,13 +267,13 @@ func (p *resyncPass) mirrorRow(ctx context.Context, so associateSource, row supe
 	outcome, err := p.mirror.Apply(ctx, p.observation(event, row.AssociateID, &fields))
 	switch {
 	case errors.Is(err, mirror.ErrConflict):
-		p.foreign++ // owned by another receiver since the cache was read
+		p.count(&p.foreign) // owned by another receiver since the cache was read
 	case err != nil:
 		p.fail(fmt.Errorf("associate %d: %w", row.AssociateID, err))
 	case outcome.Result == mirror.Applied:
-		*counter++
+		p.count(counter)
 	default: // a newer delivery or deletion already decided this associate
-		p.report.status.Unchanged++
+		p.count(&p.report.status.Unchanged)
 	}
 }
 

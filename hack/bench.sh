@@ -27,10 +27,16 @@ goal() {
   case "$1" in
     verify_parse_ns_per_op) echo "<= 15000" ;;
     verify_parse_allocs_per_op) echo "as few as possible" ;;
-    ingress_vs_raw_throughput_ratio) echo ">= 0.9" ;;
+    ingress_vs_raw_throughput_ratio) echo ">= 0.6 (floor)" ;;
     ingress_p99_ms) echo "<= 2 x raw_p99_ms" ;;
+    ingress_vs_raw_mix_ratio) echo ">= 0.95" ;;
+    ingress_mix_requests_per_delivery) echo "<= 1.1" ;;
     reconcile_vs_raw_ratio) echo "<= 1.3" ;;
+    reconcile_operator_requests_per_associate) echo "<= 3.1" ;;
+    resync_50k_unchanged_writes) echo "0" ;;
+    resync_50k_100_changed_writes) echo "100" ;;
     bytes_per_cached_associate) echo "<= 2000" ;;
+    manager_rss_mb_50k) echo "<= 200" ;;
     *) echo "" ;;
   esac
 }

@@ -29,6 +29,7 @@ type settings struct {
 	ingressN    int
 	reconcileN  int
 	cacheN      int
+	resyncN     int
 	concurrency int
 	only        string
 	// apiserverProfile, when set, is the path prefix of CPU profiles of the kube-apiserver
@@ -50,9 +51,10 @@ func bench() int {
 	}
 	flag.IntVar(&s.ingressN, "ingress-n", int(5000*scale), "Associates written through the ingress, and raw")
 	flag.IntVar(&s.reconcileN, "reconcile-n", int(2000*scale), "Associates brought to Ready, and raw")
+	flag.IntVar(&s.resyncN, "resync-n", int(resyncDefaultN*scale), "associates in the fake SuperOffice tenant that the resync mirrors")
 	flag.IntVar(&s.cacheN, "cache-n", int(50000*scale), "Associates cached for the memory figures")
 	flag.IntVar(&s.concurrency, "concurrency", 16, "concurrent deliveries and raw writes")
-	flag.StringVar(&s.only, "only", "", "run one part: ingress, reconcile or cache")
+	flag.StringVar(&s.only, "only", "", "run one part: ingress, mix, reconcile, resync or cache")
 	out := flag.String("out", "bench/results.txt", "where the BENCH lines are written too")
 	flag.StringVar(&s.apiserverProfile, "apiserver-profile", "", "path prefix for kube-apiserver CPU profiles of the ingress part's raw and ingress phases (<prefix>-raw.pprof, <prefix>-ingress.pprof)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (load generator and in-process ingress or manager) to this file")
@@ -86,7 +88,9 @@ func run(s settings) (*results, error) {
 		run  func(context.Context, *testenv.Environment, *rest.Config, client.Client, settings, *results) error
 	}{
 		{"ingress", benchIngress},
+		{"mix", benchIngressMix},
 		{"reconcile", benchReconcile},
+		{"resync", benchResync},
 		{"cache", benchCache},
 	}
 	for _, part := range parts {

@@ -84,10 +84,16 @@ func parseTombstone(cm *corev1.ConfigMap) (tombstone, bool) {
 }
 
 // writeTombstone records obs's deletion, keeping the newest deletion when one is already
-// recorded. It reads live and writes with a resourceVersion precondition.
+// recorded. Its first attempt decides on the cached tombstone, later ones on the live one;
+// every write carries a precondition (a create fails when one exists, an update names the
+// resourceVersion read), so a cache that lags only costs a retry, never a lost deletion.
+// Nothing but the collector deletes a tombstone, and only an expired one, which no read
+// counts: a cached live tombstone as new as obs is one the API server still holds.
 func (m *Mirror) writeTombstone(ctx context.Context, key types.NamespacedName, obs Observation) error {
+	var reader client.Reader = m.client
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		current, cm, err := m.readTombstone(ctx, m.apiReader, key)
+		current, cm, err := m.readTombstone(ctx, reader, key)
+		reader = m.apiReader
 		if err != nil {
 			return err
 		}
