@@ -300,73 +300,81 @@ func TestTheLabelsNameSourceVersionAndRevision(t *testing.T) {
 	}
 }
 
-// files reads every layer of an image: path to content (directories end in /).
-func files(t *testing.T, img v1.Image) map[string]*tar.Header {
+// eachEntry calls visit for every entry of a tar stream, in order, until it returns false.
+func eachEntry(t *testing.T, r io.Reader, visit func(h *tar.Header, content io.Reader) bool) {
+	t.Helper()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !visit(h, tr) {
+			return
+		}
+	}
+}
+
+// eachLayer calls visit with the uncompressed stream of every layer of an image.
+func eachLayer(t *testing.T, img v1.Image, visit func(layer io.Reader)) {
 	t.Helper()
 	layers, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := map[string]*tar.Header{}
 	for _, l := range layers {
 		rc, err := l.Uncompressed()
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := tar.NewReader(rc)
+		visit(rc)
+		_ = rc.Close()
+	}
+}
+
+// files reads every layer of an image: path to header (directories end in /), and
+// checks that each layer's entries are in order.
+func files(t *testing.T, img v1.Image) map[string]*tar.Header {
+	t.Helper()
+	all := map[string]*tar.Header{}
+	eachLayer(t, img, func(layer io.Reader) {
 		var names []string
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		eachEntry(t, layer, func(h *tar.Header, _ io.Reader) bool {
 			names = append(names, h.Name)
 			all[h.Name] = h
-		}
-		_ = rc.Close()
+			return true
+		})
 		if !slices.IsSorted(names) {
 			t.Errorf("expected a layer's entries in order, got %v", names)
 		}
-	}
+	})
 	return all
 }
 
 func fileContent(t *testing.T, img v1.Image, path string) []byte {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
+	var data []byte
+	found := false
+	eachLayer(t, img, func(layer io.Reader) {
+		eachEntry(t, layer, func(h *tar.Header, content io.Reader) bool {
+			if h.Name != path || found {
+				return true
 			}
-			if err != nil {
+			var err error
+			if data, err = io.ReadAll(content); err != nil {
 				t.Fatal(err)
 			}
-			if h.Name == path {
-				data, err := io.ReadAll(tr)
-				_ = rc.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				return data
-			}
-		}
-		_ = rc.Close()
+			found = true
+			return false
+		})
+	})
+	if !found {
+		t.Fatalf("expected the image to hold %s", path)
 	}
-	t.Fatalf("expected the image to hold %s", path)
-	return nil
+	return data
 }
 
 func TestTheLayersHoldTheManagerAndNoShell(t *testing.T) {
@@ -551,18 +559,11 @@ func TestTheTarballIsTheLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
-	tr := tar.NewReader(f)
 	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEntry(t, f, func(h *tar.Header, _ io.Reader) bool {
 		names = append(names, h.Name)
-	}
+		return true
+	})
 	if !slices.IsSorted(names) || !slices.Contains(names, "oci-layout") || !slices.Contains(names, "index.json") {
 		t.Fatalf("expected sorted entries with oci-layout and index.json, got %v", names)
 	}
