@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -48,25 +47,10 @@ func benchIngress(ctx context.Context, _ *testenv.Environment, cfg *rest.Config,
 	defer stop()
 
 	bodies, signatures := deliveries(s.ingressN)
-	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConnsPerHost: s.concurrency, MaxIdleConns: s.concurrency,
-	}}
+	sender := newWebhookSender(url, s.concurrency)
 	deliver := func(ctx context.Context, i int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i]))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-		req.Header.Set("X-SuperOffice-Event", "associate.created")
-		req.Header.Set("X-SuperOffice-Signature", signatures[i])
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			return err
-		}
-		reply, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("delivery %d answered %d: %s", i, resp.StatusCode, reply)
+		if _, err := sender.send(ctx, bodies[i], "associate.created", signatures[i]); err != nil {
+			return fmt.Errorf("delivery %d: %w", i, err)
 		}
 		return nil
 	}

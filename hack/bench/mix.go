@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -167,28 +164,14 @@ func benchIngressMix(ctx context.Context, _ *testenv.Environment, cfg *rest.Conf
 	defer stop()
 
 	items := mixStream(s.ingressN, existing)
-	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConnsPerHost: s.concurrency, MaxIdleConns: s.concurrency,
-	}}
+	sender := newWebhookSender(url, s.concurrency)
 	results := make([]string, len(items))
 	deliver := func(ctx context.Context, i int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(items[i].body))
+		reply, err := sender.send(ctx, items[i].body, items[i].event, items[i].signature)
 		if err != nil {
-			return err
+			return fmt.Errorf("delivery %d (%s): %w", i, items[i].event, err)
 		}
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-		req.Header.Set("X-SuperOffice-Event", items[i].event)
-		req.Header.Set("X-SuperOffice-Signature", items[i].signature)
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			return err
-		}
-		reply, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("delivery %d (%s) answered %d: %s", i, items[i].event, resp.StatusCode, reply)
-		}
-		results[i] = string(reply)
+		results[i] = reply
 		return nil
 	}
 	rawWrite := func(ctx context.Context, i int) error {
