@@ -30,6 +30,12 @@ HELM ?= $(LOCALBIN)/helm
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 KUBECTL ?= kubectl
 
+# The node suite (test/node) runs where it can, as root with containerd installed, and
+# wherever NODE_E2E_REQUIRED=1 says it must (CI). There the Kubernetes binaries include the
+# node's, built in the same `go build` as kube-apiserver.
+K8S_ASSETS_FLAGS ?= $(if $(or $(filter 1,$(NODE_E2E_REQUIRED)),$(and $(filter 0,$(shell id -u)),$(shell command -v containerd))),--node)
+CLUSTER_DIR ?= $(LOCALBIN)/cluster
+
 # The manager binary is built here exactly as the Dockerfile builds it.
 GO_BUILD_FLAGS = -trimpath -ldflags="-s -w"
 TEST_TIMEOUT ?= 20m
@@ -82,8 +88,8 @@ vet: ## Run go vet.
 # The tests compile with the manager's own settings (CGO off, -trimpath), so that the
 # build cache serves both, and the e2e and fault suites run bin/manager itself.
 .PHONY: test
-test: manifests generate envtest-assets helm manager-binary ## Run every test: unit, envtest, fuzz seed corpora and e2e.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" HELM="$(HELM)" MANAGER_BINARY="$(CURDIR)/bin/manager" CONTROLLER_GEN="$(CONTROLLER_GEN)" \
+test: manifests generate envtest-assets helm manager-binary ## Run every test: unit, envtest, fuzz seed corpora, e2e and (as root) the node suite.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(K8S_ASSETS_FLAGS))" HELM="$(HELM)" MANAGER_BINARY="$(CURDIR)/bin/manager" CONTROLLER_GEN="$(CONTROLLER_GEN)" \
 		CGO_ENABLED=0 go test -trimpath -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: fuzz
@@ -102,8 +108,23 @@ lint: golangci-lint govulncheck ## Run golangci-lint and govulncheck (offline da
 ##@ Local control plane
 
 .PHONY: envtest-assets
-envtest-assets: ## Make sure etcd and kube-apiserver exist (KUBEBUILDER_ASSETS, or built into bin/k8s).
-	@hack/envtest-assets.sh >/dev/null
+envtest-assets: ## Make sure etcd and kube-apiserver exist (KUBEBUILDER_ASSETS, or built into bin/k8s); also the node's binaries where the node suite runs.
+	@hack/envtest-assets.sh $(K8S_ASSETS_FLAGS) >/dev/null
+
+.PHONY: node-assets
+node-assets: ## Make sure all the Kubernetes binaries of a single-node cluster exist in bin/k8s.
+	@hack/envtest-assets.sh --node >/dev/null
+
+.PHONY: cluster-up
+cluster-up: node-assets image ## Start a single-node cluster from host processes (root; containerd, runc, CNI plugins) with the image imported.
+	go build -o bin/cluster-tool ./hack/cluster
+	CGO_ENABLED=0 go build -trimpath -o bin/pause ./hack/cluster/pause
+	bin/cluster-tool up -dir "$(CLUSTER_DIR)" -bin "$$(hack/envtest-assets.sh --node)" -pause bin/pause -image bin/image/associate-operator.tar
+
+.PHONY: cluster-down
+cluster-down: ## Stop the single-node cluster and remove all it made (its logs stay in bin/cluster/logs).
+	go build -o bin/cluster-tool ./hack/cluster
+	bin/cluster-tool down -dir "$(CLUSTER_DIR)" -bin "$(LOCALBIN)/k8s"
 
 .PHONY: envtest-path
 envtest-path: ## Print the directory holding etcd and kube-apiserver.

@@ -1,0 +1,251 @@
+package nodecluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Down takes the cluster in dir down and removes what it made: its processes, every Pod
+// sandbox (through containerd, so that CNI releases their addresses and network
+// namespaces), containerd's shims, the mounts under dir, the kubelet's cgroups,
+// kube-proxy's and the kubelet's iptables chains, the bridge and its route, and the
+// state itself (the logs stay, for reading). It goes on past failures and returns them
+// all. A dir with no cluster is no error.
+func Down(dir, binDir string) error {
+	l := layout{dir}
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		return removeMarker(dir)
+	}
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Nothing may start new containers while the sandboxes go.
+	for _, name := range []string{"kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager"} {
+		keep(l.stop(name, name, 15*time.Second))
+	}
+	keep(removeSandboxes(l))
+	keep(l.stop("containerd", "containerd", 15*time.Second))
+	for _, pid := range processesMentioning(l.containerdSocket()) {
+		_ = syscall.Kill(pid, syscall.SIGKILL) // a shim whose containers are gone
+	}
+	keep(l.stop("kube-apiserver", "kube-apiserver", 15*time.Second))
+	keep(l.stop("etcd", "etcd", 15*time.Second))
+
+	if _, err := os.Stat(filepath.Join(binDir, "kube-proxy")); err == nil {
+		_ = run(filepath.Join(binDir, "kube-proxy"), "--cleanup") // also fine when it made nothing
+	}
+	keep(removeChains())
+	keep(unmountUnder(dir))
+	keep(removeCgroups())
+	if data, err := os.ReadFile(l.path("bridge")); err == nil {
+		if err := run("ip", "link", "del", strings.TrimSpace(string(data))); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			errs = append(errs, err)
+		}
+	}
+	if forward, err := os.ReadFile(l.path("ip_forward")); err == nil {
+		keep(os.WriteFile("/proc/sys/net/ipv4/ip_forward", forward, 0o644))
+	}
+	if _, err := os.Stat(l.path("cni-cache-made")); err == nil {
+		keep(os.RemoveAll(cniCacheDir))
+	}
+	if len(errs) == 0 {
+		keep(removeAllBut(dir, "logs"))
+		keep(removeMarker(dir))
+	}
+	return errors.Join(errs...)
+}
+
+// cniCacheDir is where containerd's CNI library caches results (not configurable in 1.6).
+const cniCacheDir = "/var/lib/cni"
+
+func removeMarker(dir string) error {
+	data, err := os.ReadFile(markerFile)
+	if err != nil || strings.TrimSpace(string(data)) != dir {
+		return nil
+	}
+	return os.Remove(markerFile)
+}
+
+// removeSandboxes stops and removes every Pod sandbox through CRI. When containerd is not
+// running but its state is there (a crashed run), it is started again for this.
+func removeSandboxes(l layout) error {
+	if _, err := os.Stat(l.path("containerd", "config.toml")); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := run("ctr", "--address", l.containerdSocket(), "version"); err != nil {
+		if err := startContainerd(ctx, l); err != nil {
+			return fmt.Errorf("starting containerd to remove the Pods: %w", err)
+		}
+	}
+	conn, err := grpc.NewClient("unix://"+l.containerdSocket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	cri := runtimeapi.NewRuntimeServiceClient(conn)
+	list, err := cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		return fmt.Errorf("listing Pod sandboxes: %w", err)
+	}
+	var errs []error
+	for _, s := range list.Items {
+		if _, err := cri.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: s.Id}); err != nil {
+			errs = append(errs, fmt.Errorf("stopping sandbox of %s/%s: %w", s.Metadata.GetNamespace(), s.Metadata.GetName(), err))
+			continue
+		}
+		if _, err := cri.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: s.Id}); err != nil {
+			errs = append(errs, fmt.Errorf("removing sandbox of %s/%s: %w", s.Metadata.GetNamespace(), s.Metadata.GetName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeChains deletes the iptables chains named KUBE-* (kube-proxy's, and the kubelet's
+// canaries, which kube-proxy --cleanup leaves) and the rules that jump to them, for IPv4
+// and IPv6.
+func removeChains() error {
+	var errs []error
+	for _, cmd := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"filter", "nat", "mangle"} {
+			rules, err := output(cmd, "-w", "-t", table, "-S")
+			if err != nil {
+				continue // a table the kernel lacks
+			}
+			var chains []string
+			for _, line := range strings.Split(rules, "\n") {
+				f := strings.Fields(line)
+				switch {
+				case len(f) == 2 && f[0] == "-N" && strings.HasPrefix(f[1], "KUBE-"):
+					chains = append(chains, f[1])
+				case len(f) > 2 && f[0] == "-A" && !strings.HasPrefix(f[1], "KUBE-") && jumpsToKube(f):
+					if err := run(cmd, append([]string{"-w", "-t", table, "-D"}, f[1:]...)...); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			for _, c := range chains {
+				_ = run(cmd, "-w", "-t", table, "-F", c)
+			}
+			for _, c := range chains {
+				if err := run(cmd, "-w", "-t", table, "-X", c); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func jumpsToKube(rule []string) bool {
+	i := slices.Index(rule, "-j")
+	return i >= 0 && i+1 < len(rule) && strings.HasPrefix(rule[i+1], "KUBE-")
+}
+
+// unmountUnder lazily unmounts every mount point below dir (the kubelet's volumes,
+// containerd's rootfs and shm mounts), deepest first.
+func unmountUnder(dir string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	var points []string
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		fields := strings.Fields(scanner.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		point := unescapeMount(fields[4])
+		if strings.HasPrefix(point, dir+"/") {
+			points = append(points, point)
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	var errs []error
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeCgroups removes the kubelet's kubepods hierarchy from every cgroup v1 controller
+// (and the v2 mount), children first; they are empty once the sandboxes are gone.
+func removeCgroups() error {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	if _, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil {
+		roots = append(roots, "/sys/fs/cgroup/kubepods")
+	}
+	var errs []error
+	for _, root := range roots {
+		var dirs []string
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for _, d := range slices.Backward(dirs) {
+			if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+				errs = append(errs, fmt.Errorf("rmdir %s: %w", d, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeAllBut removes dir's entries except keep.
+func removeAllBut(dir, keep string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.Name() != keep {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
