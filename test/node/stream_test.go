@@ -19,8 +19,8 @@ import (
 	"github.com/assocsync/associate-operator/internal/signature"
 )
 
-// createdDelivery is the documented associate.created event for associate id with its
-// own person (so that each gets its own ServiceAccount) and EventId.
+// createdDelivery is the documented associate.created event for associate id and person,
+// with its own EventId.
 func createdDelivery(t *testing.T, id, person int64) []byte {
 	t.Helper()
 	var payload map[string]any
@@ -122,31 +122,59 @@ func (s *sender) post(ctx context.Context, body []byte) (string, error) {
 	}
 }
 
-// stream delivers n created events (associates and persons first, first+1, ...) from
-// workers goroutines, calling during once when a third of them got 200. It returns the
-// ids that got 200; the deadline bounds it.
-func (s *sender) stream(t *testing.T, first int64, n, workers int, during func()) []int64 {
+const (
+	// A stream's associates share streamPersons persons, so that its provisioning is
+	// a few ServiceAccounts however long the disruption lasts.
+	streamPersons = 16
+	// streamPause is each worker's pause between deliveries.
+	streamPause = 100 * time.Millisecond
+	// streamStart: the streams' first ids are multiples of it.
+	streamStart = 100_000
+)
+
+// streamPerson is the person of a stream's associate id: streams start at multiples of
+// streamStart, and each has streamPersons persons from its start on.
+func streamPerson(id int64) int64 {
+	return id - id%streamStart + id%streamPersons
+}
+
+// stream delivers created events (associates first, first+1, ...; persons streamPerson) from
+// workers goroutines, runs disrupt once a third of least have been sent, and goes on
+// until disrupt has returned and at least least were sent, so that deliveries span the
+// whole disruption; most and a deadline bound it. It returns the ids that got 200.
+func (s *sender) stream(t *testing.T, first int64, least, most, workers int, disrupt func()) []int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	ids := make(chan int64, n)
-	for i := range n {
-		ids <- first + int64(i)
-	}
-	close(ids)
 	var (
 		mu        sync.Mutex
 		delivered []int64
-		done      atomic.Int64
+		failures  []string
+		next      atomic.Int64
 		once      sync.Once
 		wg        sync.WaitGroup
-		failures  []string
 	)
-	triggered := make(chan struct{})
+	disrupted := make(chan struct{})
+	finished := func(sent int64) bool {
+		select {
+		case <-disrupted:
+			return sent >= int64(least)
+		default:
+			return sent >= int64(most) || ctx.Err() != nil
+		}
+	}
 	for range workers {
 		wg.Go(func() {
-			for id := range ids {
-				err := s.deliver(ctx, createdDelivery(t, id, id))
+			for {
+				n := next.Add(1)
+				if finished(n - 1) {
+					return
+				}
+				if n == int64(least/3) {
+					once.Do(func() { go func() { disrupt(); close(disrupted) }() })
+				}
+				id := first + n - 1
+				err := s.deliver(ctx, createdDelivery(t, id, streamPerson(id)))
 				mu.Lock()
 				if err != nil {
 					failures = append(failures, fmt.Sprintf("associate %d: %v", id, err))
@@ -154,16 +182,20 @@ func (s *sender) stream(t *testing.T, first int64, n, workers int, during func()
 					delivered = append(delivered, id)
 				}
 				mu.Unlock()
-				if done.Add(1) >= int64(n/3) {
-					once.Do(func() {
-						go func() { during(); close(triggered) }()
-					})
+				select { // a steady stream rather than a flood
+				case <-ctx.Done():
+				case <-time.After(streamPause):
 				}
 			}
 		})
 	}
 	wg.Wait()
-	<-triggered
+	select {
+	case <-disrupted:
+	default:
+		t.Errorf("the stream ended (%d sent) before the disruption did", next.Load()-1)
+		<-disrupted
+	}
 	for _, f := range failures {
 		t.Errorf("delivery failed: %s", f)
 	}
@@ -171,8 +203,11 @@ func (s *sender) stream(t *testing.T, first int64, n, workers int, during func()
 	return delivered
 }
 
+// summary says how the deliveries were answered since the last summary.
 func (s *sender) summary() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Sprint(s.outcomes)
+	text := fmt.Sprint(s.outcomes)
+	s.outcomes = map[string]int{}
+	return text
 }
