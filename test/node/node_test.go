@@ -407,23 +407,26 @@ func rootMountOptions(mountinfo string) string {
 	return opts
 }
 
-// memoryLimit is the memory cgroup (v1) limit of pid.
+// memoryLimit is the memory cgroup limit of pid: v1's memory controller, else v2's.
 func memoryLimit(t *testing.T, pid int) int64 {
 	t.Helper()
+	var file string
 	for _, line := range strings.Split(readProc(t, pid, "cgroup"), "\n") {
 		f := strings.SplitN(line, ":", 3)
-		if len(f) == 3 && strings.Contains(","+f[1]+",", ",memory,") {
-			data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", f[2], "memory.limit_in_bytes"))
-			if err != nil {
-				t.Errorf("reading the memory limit of pid %d: %v", pid, err)
-				return 0
-			}
-			n, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-			return n
+		switch {
+		case len(f) == 3 && strings.Contains(","+f[1]+",", ",memory,"):
+			file = filepath.Join("/sys/fs/cgroup/memory", f[2], "memory.limit_in_bytes")
+		case len(f) == 3 && f[0] == "0" && f[1] == "" && file == "":
+			file = filepath.Join("/sys/fs/cgroup", f[2], "memory.max")
 		}
 	}
-	t.Errorf("pid %d has no memory cgroup", pid)
-	return 0
+	data, err := os.ReadFile(file)
+	if file == "" || err != nil {
+		t.Errorf("reading the memory limit of pid %d from %q: %v", pid, file, err)
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return n
 }
 
 // sampleReceiver applies the sample receiver and policy and returns the signing secret.
