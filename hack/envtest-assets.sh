@@ -34,7 +34,8 @@ if have_all "$out" && [[ "$(cat "$stamp" 2>/dev/null)" == "$k8s_version" ]]; the
 fi
 
 mkdir -p "$out"
-rm -f "$stamp"
+# The stamp speaks for every binary in $out: none of another version may stay beside it.
+rm -f "$stamp" "$out"/etcd "$out"/kube-* "$out"/kubelet
 echo "building ${want[*]} $k8s_version from Go modules into $out (4 to 8 minutes the first time)" >&2
 minor=${k8s_version#v1.}; minor=${minor%%.*}
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version \

@@ -91,7 +91,7 @@ func benchCache(ctx context.Context, env *testenv.Environment, cfg *rest.Config,
 	res.set("cache_n", "%d", s.cacheN)
 	stop()
 
-	rss, ready, err := managerRSS(ctx, env.Env)
+	rss, ready, err := managerRSS(ctx, env.Env, s.managerMemLimit)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func heapAfterGC() uint64 {
 
 // managerRSS runs the manager binary against the control plane, waits until it is ready
 // (its caches synced) and reads its resident memory.
-func managerRSS(ctx context.Context, env *envtest.Environment) (rssFigures, time.Duration, error) {
+func managerRSS(ctx context.Context, env *envtest.Environment, memLimit string) (rssFigures, time.Duration, error) {
 	dir, err := os.MkdirTemp("", "bench-manager-")
 	if err != nil {
 		return rssFigures{}, 0, err
@@ -200,6 +200,9 @@ func managerRSS(ctx context.Context, env *envtest.Environment) (rssFigures, time
 	cmd := exec.CommandContext(ctx, binary, "--kubeconfig", filepath.Join(dir, "kubeconfig"),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", probe,
 		"--webhook-bind-address", "127.0.0.1:0", "--zap-log-level", "error")
+	if memLimit != "" {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+	}
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return rssFigures{}, 0, err

@@ -35,6 +35,9 @@ type settings struct {
 	// apiserverProfile, when set, is the path prefix of CPU profiles of the kube-apiserver
 	// taken during the second half of each ingress-benchmark phase.
 	apiserverProfile string
+	// managerMemLimit, when set, is the manager's GOMEMLIMIT in the memory figures, as
+	// the chart's memory limit sets it (90 % of the limit).
+	managerMemLimit string
 }
 
 func main() { os.Exit(bench()) }
@@ -54,6 +57,7 @@ func bench() int {
 	flag.IntVar(&s.resyncN, "resync-n", int(resyncDefaultN*scale), "associates in the fake SuperOffice tenant that the resync mirrors")
 	flag.IntVar(&s.cacheN, "cache-n", int(50000*scale), "Associates cached for the memory figures")
 	flag.IntVar(&s.concurrency, "concurrency", 16, "concurrent deliveries and raw writes")
+	flag.StringVar(&s.managerMemLimit, "manager-memlimit", "", "GOMEMLIMIT of the manager whose RSS is measured (e.g. 230MiB, 90 % of a 256Mi limit); empty: none")
 	flag.StringVar(&s.only, "only", "", "run one part: ingress, mix, reconcile, resync or cache")
 	out := flag.String("out", "bench/results.txt", "where the BENCH lines are written too")
 	flag.StringVar(&s.apiserverProfile, "apiserver-profile", "", "path prefix for kube-apiserver CPU profiles of the ingress part's raw and ingress phases (<prefix>-raw.pprof, <prefix>-ingress.pprof)")

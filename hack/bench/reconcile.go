@@ -132,6 +132,7 @@ func timeOperatorToReady(ctx context.Context, cfg *rest.Config, ns string, n int
 
 	opts := operator.DefaultOptions()
 	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.WebhookBindAddress = "0", "0", "127.0.0.1:0"
+	opts.SkipControllerNameValidation = true
 	mgr, err := operator.New(cfg, opts)
 	if err != nil {
 		return 0, err

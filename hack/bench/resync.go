@@ -141,6 +141,7 @@ func mirrorWrites(before, after map[string]float64) float64 {
 func startOperator(ctx context.Context, cfg *rest.Config) (func(), error) {
 	opts := operator.DefaultOptions()
 	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.WebhookBindAddress = "0", "0", "127.0.0.1:0"
+	opts.SkipControllerNameValidation = true
 	mgr, err := operator.New(cfg, opts)
 	if err != nil {
 		return nil, err

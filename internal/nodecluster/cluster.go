@@ -14,6 +14,9 @@ import (
 	"time"
 )
 
+// sentinelFile, in a state directory, says Up made it (and holds the bin dir).
+const sentinelFile = "nodecluster"
+
 // markerFile names the state directory of the cluster this machine runs, so that a
 // new Up first takes down one that a crashed run left (there can be only one: the
 // bridge, its address and the API server's port are fixed).
@@ -93,6 +96,28 @@ func Preflight(binDir string) error {
 	return nil
 }
 
+// hostConflicts refuses a host where another cluster's parts are: the bridge, iptables
+// chains of a kube-proxy or kubelet, a kubepods cgroup, or the API server's or kubelet's
+// port on the gateway. Down removes such things by name, so it must be ours alone.
+func hostConflicts() error {
+	var found []string
+	if run("ip", "link", "show", Bridge) == nil {
+		found = append(found, "network interface "+Bridge)
+	}
+	for _, table := range []string{"filter", "nat", "mangle"} {
+		if rules, err := output("iptables", "-w", "-t", table, "-S"); err == nil && strings.Contains(rules, "-N KUBE-") {
+			found = append(found, "KUBE-* chains in iptables' "+table+" table")
+		}
+	}
+	if roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods"); len(roots) > 0 {
+		found = append(found, "cgroup "+roots[0])
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("another cluster (or a kubelet) seems to run on this host: %s; stop it first", strings.Join(found, ", "))
+	}
+	return nil
+}
+
 // Up starts the cluster and returns when its Node is Ready and its default
 // ServiceAccount exists. A cluster that a crashed run left is taken down first; a failed
 // Up takes down what it made.
@@ -103,17 +128,33 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	if dir, err := os.ReadFile(markerFile); err == nil {
-		fmt.Fprintf(o.Log, "taking down the cluster a previous run left in %s\n", dir)
-		if err := Down(string(dir), o.BinDir); err != nil {
+	if previous, err := os.ReadFile(markerFile); err == nil {
+		l := layout{strings.TrimSpace(string(previous))}
+		if running := l.runningProcesses(); len(running) > 0 {
+			return nil, fmt.Errorf("a cluster runs in %s (%s); take it down first (make cluster-down CLUSTER_DIR=%s)",
+				l.dir, strings.Join(running, ", "), l.dir)
+		}
+		fmt.Fprintf(o.Log, "taking down the cluster a previous run left in %s\n", l.dir)
+		if err := Down(l.dir, o.BinDir); err != nil {
 			return nil, fmt.Errorf("taking down the previous cluster: %w", err)
 		}
+	}
+	if err := hostConflicts(); err != nil {
+		return nil, err
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 && !(len(entries) == 1 && entries[0].Name() == "logs") {
+		return nil, fmt.Errorf("%s is not empty: Up makes a cluster only in a new or empty directory (one Down left holds only logs/)", dir)
+	}
+	// The sentinel marks dir as a cluster's, so that Down removes nothing else; the bin
+	// dir lets Down find kube-proxy for its cleanup.
+	if err := os.WriteFile(filepath.Join(dir, sentinelFile), []byte(o.BinDir), 0o644); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(markerFile, []byte(dir), 0o644); err != nil {
@@ -211,11 +252,14 @@ func (u *starter) network() error {
 	if err := os.WriteFile(u.l.path("ip_forward"), forward, 0o644); err != nil {
 		return err
 	}
+	if err := run("ip", "link", "add", Bridge, "type", "bridge"); err != nil {
+		return err
+	}
+	// Recorded only once made: Down never deletes a bridge it did not make.
 	if err := os.WriteFile(u.l.path("bridge"), []byte(Bridge), 0o644); err != nil {
 		return err
 	}
 	for _, args := range [][]string{
-		{"link", "add", Bridge, "type", "bridge"},
 		{"addr", "add", GatewayIP + "/24", "dev", Bridge},
 		{"link", "set", Bridge, "up"},
 		{"route", "add", ServiceCIDR, "dev", Bridge, "src", GatewayIP},
@@ -228,19 +272,27 @@ func (u *starter) network() error {
 }
 
 func (u *starter) controlPlane() error {
-	etcdURL := "http://127.0.0.1:" + strconv.Itoa(u.p.etcdClient)
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(u.p.etcdPeer)
+	etcdURL := "https://127.0.0.1:" + strconv.Itoa(u.p.etcdClient)
+	peerURL := "https://127.0.0.1:" + strconv.Itoa(u.p.etcdPeer)
+	pki := u.l.pki
+	etcdClient, err := tlsClient(pki("ca.crt"), pki("apiserver-etcd-client.crt"), pki("apiserver-etcd-client.key"))
+	if err != nil {
+		return err
+	}
 	u.step("etcd on %s", etcdURL)
 	if err := u.startAndWait(process{name: "etcd", argv: []string{u.bin("etcd"),
 		"--name", "node-suite", "--data-dir", u.l.path("etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 		"--initial-cluster", "node-suite=" + peerURL, "--unsafe-no-fsync",
-	}}, func() error { return httpOK(u.ctx, nil, etcdURL+"/health") }); err != nil {
+		"--cert-file", pki("etcd.crt"), "--key-file", pki("etcd.key"),
+		"--client-cert-auth", "--trusted-ca-file", pki("ca.crt"),
+		"--peer-cert-file", pki("etcd.crt"), "--peer-key-file", pki("etcd.key"),
+		"--peer-client-cert-auth", "--peer-trusted-ca-file", pki("ca.crt"),
+	}}, func() error { return httpOK(u.ctx, etcdClient, etcdURL+"/health") }); err != nil {
 		return err
 	}
 
-	pki := u.l.pki
 	u.step("kube-apiserver on https://%s:%d", GatewayIP, APIServerPort)
 	admin, err := tlsClient(pki("ca.crt"), pki("admin.crt"), pki("admin.key"))
 	if err != nil {
@@ -248,7 +300,8 @@ func (u *starter) controlPlane() error {
 	}
 	server := "https://" + net.JoinHostPort(GatewayIP, strconv.Itoa(APIServerPort))
 	if err := u.startAndWait(process{name: "kube-apiserver", argv: []string{u.bin("kube-apiserver"),
-		"--etcd-servers", etcdURL,
+		"--etcd-servers", etcdURL, "--etcd-cafile", pki("ca.crt"),
+		"--etcd-certfile", pki("apiserver-etcd-client.crt"), "--etcd-keyfile", pki("apiserver-etcd-client.key"),
 		"--bind-address", GatewayIP, "--advertise-address", GatewayIP, "--secure-port", strconv.Itoa(APIServerPort),
 		"--tls-cert-file", pki("apiserver.crt"), "--tls-private-key-file", pki("apiserver.key"),
 		"--client-ca-file", pki("ca.crt"),
@@ -259,6 +312,7 @@ func (u *starter) controlPlane() error {
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file", pki("sa.pub"), "--service-account-signing-key-file", pki("sa.key"),
 		"--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
+		"--anonymous-auth=false",
 		"--profiling=false",
 	}}, func() error { return httpOK(u.ctx, admin, server+"/readyz") }); err != nil {
 		return err

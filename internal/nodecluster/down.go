@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,12 +23,33 @@ import (
 // namespaces), containerd's shims, the mounts under dir, the kubelet's cgroups,
 // kube-proxy's and the kubelet's iptables chains, the bridge and its route, and the
 // state itself (the logs stay, for reading). It goes on past failures and returns them
-// all. A dir with no cluster is no error.
+// all. A missing dir, or one an earlier Down left, is no error; a dir that Up did not
+// make (no sentinel file) is refused, so that nothing else is ever removed.
 func Down(dir, binDir string) error {
-	l := layout{dir}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil && resolved != dir {
+		return fmt.Errorf("%s is a symbolic link (to %s); Down takes the cluster's own directory", dir, resolved)
+	}
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		return removeMarker(dir)
 	}
+	sentinel, err := os.ReadFile(filepath.Join(dir, sentinelFile))
+	if os.IsNotExist(err) {
+		if entries, _ := os.ReadDir(dir); len(entries) == 1 && entries[0].Name() == "logs" {
+			return removeMarker(dir) // what an earlier Down left
+		}
+		return fmt.Errorf("%s holds no cluster (no %s file): nothing there is removed", dir, sentinelFile)
+	}
+	if err != nil {
+		return err
+	}
+	if recorded := strings.TrimSpace(string(sentinel)); recorded != "" {
+		binDir = recorded
+	}
+	l := layout{dir}
 	var errs []error
 	keep := func(err error) {
 		if err != nil {
@@ -35,12 +57,12 @@ func Down(dir, binDir string) error {
 		}
 	}
 	// Nothing may start new containers while the sandboxes go.
-	for _, name := range []string{"kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager"} {
+	for _, name := range components[:4] {
 		keep(l.stop(name, name, 15*time.Second))
 	}
 	keep(removeSandboxes(l))
 	keep(l.stop("containerd", "containerd", 15*time.Second))
-	for _, pid := range processesMentioning(l.containerdSocket()) {
+	for _, pid := range processesWithArgument(l.containerdSocket()) {
 		_ = syscall.Kill(pid, syscall.SIGKILL) // a shim whose containers are gone
 	}
 	keep(l.stop("kube-apiserver", "kube-apiserver", 15*time.Second))
@@ -130,7 +152,7 @@ func removeChains() error {
 			}
 			var chains []string
 			for _, line := range strings.Split(rules, "\n") {
-				f := strings.Fields(line)
+				f := ruleFields(line)
 				switch {
 				case len(f) == 2 && f[0] == "-N" && strings.HasPrefix(f[1], "KUBE-"):
 					chains = append(chains, f[1])
@@ -151,6 +173,36 @@ func removeChains() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ruleFields splits a line of `iptables -S` into its arguments; iptables quotes those
+// with spaces ("kubernetes service portals"), so that the rule can be given back to -D.
+func ruleFields(line string) []string {
+	var fields []string
+	var b strings.Builder
+	quoted, inField := false, false
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case c == '\\' && quoted && i+1 < len(line):
+			i++
+			b.WriteByte(line[i])
+		case c == '"':
+			quoted, inField = !quoted, true
+		case c == ' ' && !quoted:
+			if inField {
+				fields = append(fields, b.String())
+				b.Reset()
+				inField = false
+			}
+		default:
+			b.WriteByte(c)
+			inField = true
+		}
+	}
+	if inField {
+		fields = append(fields, b.String())
+	}
+	return fields
 }
 
 func jumpsToKube(rule []string) bool {
@@ -215,6 +267,20 @@ func removeCgroups() error {
 	if _, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil {
 		roots = append(roots, "/sys/fs/cgroup/kubepods")
 	}
+	// Containers whose sandbox could not be removed still run in there.
+	for _, root := range roots {
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "cgroup.procs" {
+				data, _ := os.ReadFile(p)
+				for _, field := range strings.Fields(string(data)) {
+					if pid, err := strconv.Atoi(field); err == nil {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+			return nil
+		})
+	}
 	var errs []error
 	for _, root := range roots {
 		var dirs []string
@@ -225,7 +291,12 @@ func removeCgroups() error {
 			return nil
 		})
 		for _, d := range slices.Backward(dirs) {
-			if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+			err := syscall.Rmdir(d)
+			for try := 0; errors.Is(err, syscall.EBUSY) && try < 50; try++ {
+				time.Sleep(100 * time.Millisecond) // killed processes leave it a moment later
+				err = syscall.Rmdir(d)
+			}
+			if err != nil && !errors.Is(err, syscall.ENOENT) {
 				errs = append(errs, fmt.Errorf("rmdir %s: %w", d, err))
 			}
 		}

@@ -83,6 +83,32 @@ func writePKI(dir, server string) error {
 	if err := issue(filepath.Join(dir, "apiserver"), serving, ca, caKey); err != nil {
 		return err
 	}
+	// etcd serves and talks to its peer with TLS and takes only the API server's client
+	// certificate: anyone who can write to etcd can run a Pod as root.
+	etcd := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "etcd"},
+		NotBefore:    now,
+		NotAfter:     now.Add(certLifetime),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+	}
+	if err := issue(filepath.Join(dir, "etcd"), etcd, ca, caKey); err != nil {
+		return err
+	}
+	etcdClient := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "kube-apiserver-etcd-client"},
+		NotBefore:    now,
+		NotAfter:     now.Add(certLifetime),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if err := issue(filepath.Join(dir, "apiserver-etcd-client"), etcdClient, ca, caKey); err != nil {
+		return err
+	}
 	for _, id := range identities {
 		client := &x509.Certificate{
 			SerialNumber: serial(),

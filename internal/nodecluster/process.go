@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,19 +62,19 @@ func (l layout) stop(name, binary string, grace time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("pid file %s: %w", l.pidFile(name), err)
 	}
-	if running(pid, binary) {
+	if l.running(pid, binary) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		deadline := time.Now().Add(grace)
-		for running(pid, binary) && time.Now().Before(deadline) {
+		for l.running(pid, binary) && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if running(pid, binary) {
+		if l.running(pid, binary) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			deadline = time.Now().Add(10 * time.Second)
-			for running(pid, binary) && time.Now().Before(deadline) {
+			for l.running(pid, binary) && time.Now().Before(deadline) {
 				time.Sleep(100 * time.Millisecond)
 			}
-			if running(pid, binary) {
+			if l.running(pid, binary) {
 				return fmt.Errorf("%s (pid %d) survives SIGKILL", name, pid)
 			}
 		}
@@ -81,8 +82,10 @@ func (l layout) stop(name, binary string, grace time.Duration) error {
 	return os.Remove(l.pidFile(name))
 }
 
-// running tells whether pid is alive (not a zombie) and runs binary.
-func running(pid int, binary string) bool {
+// running tells whether pid is alive (not a zombie), runs binary, and has the state
+// directory in its command line (every component's flags name files in it), so that a
+// pid reused by another process since is never signalled.
+func (l layout) running(pid int, binary string) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
@@ -91,21 +94,35 @@ func running(pid int, binary string) bool {
 	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
 		return false
 	}
-	return processBinary(pid) == filepath.Base(binary)
-}
-
-func processBinary(pid int) string {
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
-		return ""
+		return false
 	}
 	argv0, _, _ := bytes.Cut(cmdline, []byte{0})
-	return filepath.Base(string(argv0))
+	return filepath.Base(string(argv0)) == filepath.Base(binary) && bytes.Contains(cmdline, []byte(l.dir+"/"))
 }
 
-// processesMentioning lists the pids whose command line contains s (containerd's shims
-// carry its socket's address).
-func processesMentioning(s string) []int {
+// components are the processes Up starts, in the order Down stops them.
+var components = []string{"kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager", "containerd", "kube-apiserver", "etcd"}
+
+// runningProcesses names the components of the cluster in l that still run.
+func (l layout) runningProcesses() []string {
+	var names []string
+	for _, name := range components {
+		data, err := os.ReadFile(l.pidFile(name))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && l.running(pid, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// processesWithArgument lists the pids with an argument exactly arg (containerd's shims
+// carry its socket as -address).
+func processesWithArgument(arg string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
@@ -114,7 +131,7 @@ func processesMentioning(s string) []int {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte(s)) {
+		if err == nil && slices.ContainsFunc(bytes.Split(cmdline, []byte{0}), func(a []byte) bool { return string(a) == arg }) {
 			pids = append(pids, pid)
 		}
 	}

@@ -45,6 +45,10 @@ type Options struct {
 	TombstoneTTL            time.Duration
 	// MaxConcurrentReconciles is how many objects each reconciler works on at once.
 	MaxConcurrentReconciles int
+	// SkipControllerNameValidation lets a process build more than one manager (the
+	// benchmarks run the operator once per part); controller names must otherwise be
+	// unique per process, for their metrics.
+	SkipControllerNameValidation bool
 	// NamespacedPolicyKinds and AllowedRoleRefs confine ProvisioningPolicies
 	// (--namespaced-policy-kinds, --allowed-role-refs).
 	NamespacedPolicyKinds string
@@ -109,7 +113,10 @@ func New(restConfig *rest.Config, opts Options) (manager.Manager, error) {
 		// Hand the Lease over at once on a clean shutdown instead of waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         CacheOptions(),
-		Controller:                    config.Controller{MaxConcurrentReconciles: opts.MaxConcurrentReconciles},
+		Controller: config.Controller{
+			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			SkipNameValidation:      &opts.SkipControllerNameValidation,
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -82,7 +82,7 @@ func requireNode(t *testing.T) {
 // cluster; it is taken down when the test ends, its logs shown if the test failed.
 func startCluster(t *testing.T) *nodecluster.Cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // the builds
 	defer cancel()
 	work := t.TempDir()
 	pause := filepath.Join(work, "pause")
@@ -93,7 +93,9 @@ func startCluster(t *testing.T) *nodecluster.Cluster {
 
 	dir := filepath.Join(work, "cluster")
 	log := &testenv.LogBuffer{}
-	c, err := nodecluster.Up(ctx, nodecluster.Options{
+	upCtx, cancelUp := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancelUp()
+	c, err := nodecluster.Up(upCtx, nodecluster.Options{
 		Dir: dir, BinDir: suite.binDir, PauseBinary: pause, Images: []string{imageTar}, Log: log,
 	})
 	if err != nil {

@@ -41,7 +41,7 @@ const (
 	// A stream sends at least streamLeast deliveries and goes on while its disruption
 	// lasts, up to streamMost.
 	streamLeast = 90
-	streamMost  = 1000
+	streamMost  = 3000
 )
 
 // env is the cluster as the test sees it.
@@ -90,12 +90,21 @@ func TestTheChartRunsOnARealNode(t *testing.T) {
 	t.Run("deleting the leader Pod under a stream loses no acknowledged delivery", func(t *testing.T) {
 		s.summary()
 		delivered := s.stream(t, 1*streamStart, streamLeast, streamMost, streamWorkers, func() {
-			deleted := e.holder(t)
+			var deleted string
+			if err := poll(t.Context(), podTimeout, func() error {
+				if deleted = e.holderPod(t); deleted == "" {
+					return fmt.Errorf("nobody holds Lease %s/%s", namespace, operator.LeaderElectionID)
+				}
+				return nil
+			}); err != nil {
+				t.Errorf("finding the leader: %v", err)
+				return
+			}
 			if err := e.clientset.CoreV1().Pods(namespace).Delete(t.Context(), deleted, metav1.DeleteOptions{}); err != nil {
 				t.Errorf("deleting the leader Pod %s: %v", deleted, err)
 				return
 			}
-			testenv.Eventually(t, podTimeout, "the deleted leader's Pod gone and another Pod holding the Lease", func() error {
+			if err := poll(t.Context(), podTimeout, func() error {
 				if _, err := e.clientset.CoreV1().Pods(namespace).Get(t.Context(), deleted, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 					return fmt.Errorf("Pod %s is still there (%v)", deleted, err)
 				}
@@ -103,7 +112,9 @@ func TestTheChartRunsOnARealNode(t *testing.T) {
 					return fmt.Errorf("the Lease is held by %q, the deleted Pod %s", holder, deleted)
 				}
 				return nil
-			})
+			}); err != nil {
+				t.Errorf("after deleting the leader Pod: %v", err)
+			}
 		})
 		t.Logf("%d deliveries; the attempts were answered %s", len(delivered), s.summary())
 		e.allStored(t, delivered)

@@ -154,7 +154,10 @@ func (s *sender) stream(t *testing.T, first int64, least, most, workers int, dis
 		once      sync.Once
 		wg        sync.WaitGroup
 	)
+	// disrupt runs on its own goroutine, so it reports with t.Errorf and polls with poll,
+	// never t.Fatal; disrupted is closed however it ends.
 	disrupted := make(chan struct{})
+	var started atomic.Bool
 	finished := func(sent int64) bool {
 		select {
 		case <-disrupted:
@@ -171,7 +174,10 @@ func (s *sender) stream(t *testing.T, first int64, least, most, workers int, dis
 					return
 				}
 				if n == int64(least/3) {
-					once.Do(func() { go func() { disrupt(); close(disrupted) }() })
+					once.Do(func() {
+						started.Store(true)
+						go func() { defer close(disrupted); disrupt() }()
+					})
 				}
 				id := first + n - 1
 				err := s.deliver(ctx, createdDelivery(t, id, streamPerson(id)))
@@ -190,11 +196,15 @@ func (s *sender) stream(t *testing.T, first int64, least, most, workers int, dis
 		})
 	}
 	wg.Wait()
-	select {
-	case <-disrupted:
-	default:
-		t.Errorf("the stream ended (%d sent) before the disruption did", next.Load()-1)
-		<-disrupted
+	if !started.Load() {
+		t.Errorf("the stream ended (%d sent) before the disruption began", next.Load()-1)
+	} else {
+		select {
+		case <-disrupted:
+		default:
+			t.Errorf("the stream ended (%d sent) before the disruption did", next.Load()-1)
+			<-disrupted
+		}
 	}
 	for _, f := range failures {
 		t.Errorf("delivery failed: %s", f)
@@ -204,6 +214,24 @@ func (s *sender) stream(t *testing.T, first int64, least, most, workers int, dis
 }
 
 // summary says how the deliveries were answered since the last summary.
+// poll checks until check returns nil or timeout passes, and returns its last error: for
+// goroutines other than the test's, which must not call t.Fatal.
+func poll(ctx context.Context, timeout time.Duration, check func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func (s *sender) summary() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
