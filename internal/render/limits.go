@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,7 +31,26 @@ const (
 	// functions make and what evaluating the template costs (charged per node evaluated),
 	// so that the manager's allocation per render stays under 64 MiB.
 	MaxAllocBytes = 32 << 20
+	// MaxConcurrentRenders bounds the executions that run at once in the process,
+	// whatever the reconcilers' worker counts, so that together they allocate at most
+	// MaxConcurrentRenders × 64 MiB: the chart's default memory limit counts on it.
+	MaxConcurrentRenders = 4
 )
+
+// renderSlots holds one token per running execution; waiting counts those that wait
+// for one (tests read it).
+var (
+	renderSlots = make(chan struct{}, MaxConcurrentRenders)
+	waiting     atomic.Int64
+)
+
+// acquireSlot waits for a free render slot; the returned func frees it.
+func acquireSlot() func() {
+	waiting.Add(1)
+	renderSlots <- struct{}{}
+	waiting.Add(-1)
+	return func() { <-renderSlots }
+}
 
 // Limit names the limit a LimitError ran into.
 type Limit string

@@ -73,6 +73,8 @@ func (s *Set) execute(name string, data any, spent int) (out string, err error) 
 	if !ok {
 		return "", fmt.Errorf("%w %q", ErrNoTemplate, name)
 	}
+	// The slot is taken before the budget starts: waiting for one costs no render time.
+	defer acquireSlot()()
 	s.budget.reset()
 	s.budget.steps = spent
 	defer func() {

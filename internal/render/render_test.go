@@ -3,11 +3,16 @@ package render
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/assocsync/associate-operator/internal/testenv"
 )
 
 func TestExecuteRendersNamedTemplates(t *testing.T) {
@@ -150,5 +155,44 @@ func TestREADMEListsEveryFunction(t *testing.T) {
 		if !strings.Contains(string(readme), "`"+name+"`") {
 			t.Errorf("the README does not list the template function %s", name)
 		}
+	}
+}
+
+// However many renders are asked for at once (a worker per policy and per Associate),
+// at most MaxConcurrentRenders run; the rest wait for a slot.
+func TestAtMostMaxConcurrentRendersRunAtOnce(t *testing.T) {
+	const asked = MaxConcurrentRenders + 6
+	var inside, most atomic.Int64
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range asked {
+		s := NewSet()
+		s.funcs["hold"] = func() string {
+			n := inside.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			<-release
+			inside.Add(-1)
+			return "held"
+		}
+		if err := s.Parse("t", "{{ hold }}"); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if out, err := s.Execute("t", nil); err != nil || out != "held" {
+				t.Errorf("render %d: %q, %v", i, out, err)
+			}
+		})
+	}
+	testenv.Eventually(t, 10*time.Second, "the slots full and the other renders waiting", func() error {
+		if in, w := inside.Load(), waiting.Load(); in != MaxConcurrentRenders || w != asked-MaxConcurrentRenders {
+			return fmt.Errorf("%d renders running, %d waiting", in, w)
+		}
+		return nil
+	})
+	close(release)
+	wg.Wait()
+	if most.Load() != MaxConcurrentRenders {
+		t.Errorf("at most %d renders ran at once, want %d", most.Load(), MaxConcurrentRenders)
 	}
 }
