@@ -22,9 +22,15 @@ import (
 )
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	if len(os.Args) < 2 || (os.Args[1] != "up" && os.Args[1] != "down") {
-		fmt.Fprintln(os.Stderr, "usage: cluster up|down [flags]")
-		os.Exit(2)
+		return fmt.Errorf("usage: cluster up|down [flags]")
 	}
 	fl := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	dir := fl.String("dir", "bin/cluster", "the cluster's state directory")
@@ -33,23 +39,19 @@ func main() {
 	images := fl.String("image", "", "comma-separated image tarballs to import, e.g. bin/image/associate-operator.tar")
 	_ = fl.Parse(os.Args[2:])
 
+	if os.Args[1] == "down" {
+		return nodecluster.Down(*dir, *bin)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	if os.Args[1] == "up" {
-		o := nodecluster.Options{Dir: *dir, BinDir: *bin, PauseBinary: *pause, Log: os.Stderr}
-		if *images != "" {
-			o.Images = strings.Split(*images, ",")
-		}
-		var c *nodecluster.Cluster
-		if c, err = nodecluster.Up(ctx, o); err == nil {
-			fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig)
-		}
-	} else {
-		err = nodecluster.Down(*dir, *bin)
+	o := nodecluster.Options{Dir: *dir, BinDir: *bin, PauseBinary: *pause, Log: os.Stderr}
+	if *images != "" {
+		o.Images = strings.Split(*images, ",")
 	}
+	c, err := nodecluster.Up(ctx, o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "cluster:", err)
-		os.Exit(1)
+		return err
 	}
+	fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig)
+	return nil
 }

@@ -96,6 +96,11 @@ func Preflight(binDir string) error {
 	return nil
 }
 
+// onlyLogs tells whether a directory holds just what Down leaves: logs/.
+func onlyLogs(entries []os.DirEntry) bool {
+	return len(entries) == 1 && entries[0].Name() == "logs"
+}
+
 // hostConflicts refuses a host where another cluster's parts are: the bridge, iptables
 // chains of a kube-proxy or kubelet, a kubepods cgroup, or the API server's or kubelet's
 // port on the gateway. Down removes such things by name, so it must be ours alone.
@@ -149,7 +154,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) > 0 && !(len(entries) == 1 && entries[0].Name() == "logs") {
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 && !onlyLogs(entries) {
 		return nil, fmt.Errorf("%s is not empty: Up makes a cluster only in a new or empty directory (one Down left holds only logs/)", dir)
 	}
 	// The sentinel marks dir as a cluster's, so that Down removes nothing else; the bin
@@ -163,7 +168,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	defer func() {
 		if err != nil {
 			if downErr := Down(dir, o.BinDir); downErr != nil {
-				err = fmt.Errorf("%w (and taking it down: %v)", err, downErr)
+				err = fmt.Errorf("%w (and taking it down: %w)", err, downErr)
 			}
 		}
 	}()
@@ -186,7 +191,7 @@ func (u *starter) step(format string, args ...any) {
 
 func (u *starter) up() (*Cluster, error) {
 	server := "https://" + net.JoinHostPort(GatewayIP, strconv.Itoa(APIServerPort))
-	if err := u.freePorts(); err != nil {
+	if err := u.freePorts(u.ctx); err != nil {
 		return nil, err
 	}
 	u.step("writing certificates and configuration to %s", u.l.dir)
@@ -213,7 +218,7 @@ func (u *starter) up() (*Cluster, error) {
 }
 
 // freePorts picks the loopback ports of the parts that serve only the host.
-func (u *starter) freePorts() error {
+func (u *starter) freePorts(ctx context.Context) error {
 	targets := []*int{&u.p.etcdClient, &u.p.etcdPeer, &u.p.controllerManager, &u.p.scheduler,
 		&u.p.kubeletHealthz, &u.p.kubeProxyHealthz, &u.p.kubeProxyMetrics}
 	var listeners []net.Listener
@@ -223,7 +228,7 @@ func (u *starter) freePorts() error {
 		}
 	}()
 	for _, t := range targets {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,7 @@ func Down(dir, binDir string) error {
 	}
 	sentinel, err := os.ReadFile(filepath.Join(dir, sentinelFile))
 	if os.IsNotExist(err) {
-		if entries, _ := os.ReadDir(dir); len(entries) == 1 && entries[0].Name() == "logs" {
+		if entries, _ := os.ReadDir(dir); onlyLogs(entries) {
 			return removeMarker(dir) // what an earlier Down left
 		}
 		return fmt.Errorf("%s holds no cluster (no %s file): nothing there is removed", dir, sentinelFile)
@@ -58,15 +59,15 @@ func Down(dir, binDir string) error {
 	}
 	// Nothing may start new containers while the sandboxes go.
 	for _, name := range components[:4] {
-		keep(l.stop(name, name, 15*time.Second))
+		keep(l.stop(name, name))
 	}
 	keep(removeSandboxes(l))
-	keep(l.stop("containerd", "containerd", 15*time.Second))
+	keep(l.stop("containerd", "containerd"))
 	for _, pid := range processesWithArgument(l.containerdSocket()) {
 		_ = syscall.Kill(pid, syscall.SIGKILL) // a shim whose containers are gone
 	}
-	keep(l.stop("kube-apiserver", "kube-apiserver", 15*time.Second))
-	keep(l.stop("etcd", "etcd", 15*time.Second))
+	keep(l.stop("kube-apiserver", "kube-apiserver"))
+	keep(l.stop("etcd", "etcd"))
 
 	if _, err := os.Stat(filepath.Join(binDir, "kube-proxy")); err == nil {
 		_ = run(filepath.Join(binDir, "kube-proxy"), "--cleanup") // also fine when it made nothing
@@ -95,9 +96,17 @@ func Down(dir, binDir string) error {
 // cniCacheDir is where containerd's CNI library caches results (not configurable in 1.6).
 const cniCacheDir = "/var/lib/cni"
 
+// removeMarker removes the host's marker when it names dir (no marker, or another
+// cluster's, stays as it is).
 func removeMarker(dir string) error {
 	data, err := os.ReadFile(markerFile)
-	if err != nil || strings.TrimSpace(string(data)) != dir {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(string(data)) != dir {
 		return nil
 	}
 	return os.Remove(markerFile)
@@ -106,8 +115,8 @@ func removeMarker(dir string) error {
 // removeSandboxes stops and removes every Pod sandbox through CRI. When containerd is not
 // running but its state is there (a crashed run), it is started again for this.
 func removeSandboxes(l layout) error {
-	if _, err := os.Stat(l.path("containerd", "config.toml")); err != nil {
-		return nil
+	if !exists(l.path("containerd", "config.toml")) {
+		return nil // Up stopped before containerd
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -319,4 +328,10 @@ func removeAllBut(dir, keep string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// exists tells whether path exists.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }

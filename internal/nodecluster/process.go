@@ -2,6 +2,7 @@ package nodecluster
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,8 @@ func (l layout) start(p process) (exited <-chan struct{}, err error) {
 		return nil, err
 	}
 	defer func() { _ = log.Close() }()
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	// A daemon that outlives this call (and `hack/cluster up`): no context ends it; stop does.
+	cmd := exec.CommandContext(context.Background(), p.argv[0], p.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -50,7 +52,10 @@ func (l layout) start(p process) (exited <-chan struct{}, err error) {
 
 // stop ends the process of a pid file: SIGTERM, then SIGKILL after grace. A pid whose
 // command line is not the component's binary any more is left alone.
-func (l layout) stop(name, binary string, grace time.Duration) error {
+// stopGrace is how long a component has to exit on SIGTERM.
+const stopGrace = 15 * time.Second
+
+func (l layout) stop(name, binary string) error {
 	data, err := os.ReadFile(l.pidFile(name))
 	if os.IsNotExist(err) {
 		return nil
@@ -64,7 +69,7 @@ func (l layout) stop(name, binary string, grace time.Duration) error {
 	}
 	if l.running(pid, binary) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(grace)
+		deadline := time.Now().Add(stopGrace)
 		for l.running(pid, binary) && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -151,9 +156,14 @@ func (l layout) tail(name string, lines int) string {
 	return strings.Join(all, "\n")
 }
 
-// run runs a host command (ip, iptables, ctr) and returns its error with its output.
+// hostCommandTimeout bounds each host command (ip, iptables, ctr, kube-proxy --cleanup).
+const hostCommandTimeout = 2 * time.Minute
+
+// run runs a host command and returns its error with its output.
 func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), hostCommandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
@@ -161,7 +171,9 @@ func run(name string, args ...string) error {
 }
 
 func output(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), hostCommandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).Output()
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}

@@ -76,11 +76,11 @@ func (u *starter) waitNodeReady() error {
 		}
 		for _, c := range node.Status.Conditions {
 			if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue {
-				return fmt.Errorf("Node %s is not Ready: %s: %s", NodeName, c.Reason, c.Message)
+				return fmt.Errorf("node %s is not Ready: %s: %s", NodeName, c.Reason, c.Message)
 			}
 		}
 		if len(node.Spec.Taints) > 0 {
-			return fmt.Errorf("Node %s still has taints %v", NodeName, node.Spec.Taints)
+			return fmt.Errorf("node %s still has taints %v", NodeName, node.Spec.Taints)
 		}
 		_, err = cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err
