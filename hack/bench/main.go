@@ -38,6 +38,9 @@ type settings struct {
 	// managerMemLimit, when set, is the manager's GOMEMLIMIT in the memory figures, as
 	// the chart's memory limit sets it (90 % of the limit).
 	managerMemLimit string
+	// heapProfile, when set, is where the memory part writes a heap profile of the
+	// operator run in this process over the same objects, once its heap has settled.
+	heapProfile string
 }
 
 func main() { os.Exit(bench()) }
@@ -58,6 +61,7 @@ func bench() int {
 	flag.IntVar(&s.cacheN, "cache-n", int(50000*scale), "Associates cached for the memory figures")
 	flag.IntVar(&s.concurrency, "concurrency", 16, "concurrent deliveries and raw writes")
 	flag.StringVar(&s.managerMemLimit, "manager-memlimit", "", "GOMEMLIMIT of the manager whose RSS is measured (e.g. 230MiB, 90 % of a 256Mi limit); empty: none")
+	flag.StringVar(&s.heapProfile, "heapprofile", "", "write a heap profile (in use) of the operator run in-process over the memory part's objects to this file")
 	flag.StringVar(&s.only, "only", "", "run one part: ingress, mix, reconcile, resync or cache")
 	out := flag.String("out", "bench/results.txt", "where the BENCH lines are written too")
 	flag.StringVar(&s.apiserverProfile, "apiserver-profile", "", "path prefix for kube-apiserver CPU profiles of the ingress part's raw and ingress phases (<prefix>-raw.pprof, <prefix>-ingress.pprof)")
