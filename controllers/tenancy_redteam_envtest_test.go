@@ -96,6 +96,8 @@ func (rt *redteam) grantTenant(t *testing.T, namespace string) {
 			t.Fatal(err)
 		}
 	}
+	testenv.WaitAllowed(t, rt.c, rt.tenantName, []string{"system:authenticated"}, namespace,
+		superofficev1alpha1.GroupVersion.Group, kinds.Rules[0].Resources...)
 }
 
 // settled waits until the Associate's Ready condition for its generation has one of the

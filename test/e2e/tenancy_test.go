@@ -124,6 +124,8 @@ func (s *tenancy) grantTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	testenv.WaitAllowed(t, s.client, tenant, []string{"system:authenticated"}, teamA,
+		superofficev1alpha1.GroupVersion.Group, kinds.Rules[0].Resources...)
 }
 
 // attack creates, as the tenant, a ProvisioningPolicy rendering the sample ServiceAccount
