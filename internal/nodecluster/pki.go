@@ -69,57 +69,36 @@ func writePKI(dir, server string) error {
 		return err
 	}
 
-	serving := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now,
-		NotAfter:     now.Add(certLifetime),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP(GatewayIP), net.ParseIP(APIServiceIP), net.ParseIP("127.0.0.1")},
-		DNSNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc",
-			"kubernetes.default.svc.cluster.local", "localhost"},
-	}
-	if err := issue(filepath.Join(dir, "apiserver"), serving, ca, caKey); err != nil {
-		return err
-	}
-	// etcd serves and talks to its peer with TLS and takes only the API server's client
-	// certificate: anyone who can write to etcd can run a Pod as root.
-	etcd := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "etcd"},
-		NotBefore:    now,
-		NotAfter:     now.Add(certLifetime),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-	}
-	if err := issue(filepath.Join(dir, "etcd"), etcd, ca, caKey); err != nil {
-		return err
-	}
-	etcdClient := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "kube-apiserver-etcd-client"},
-		NotBefore:    now,
-		NotAfter:     now.Add(certLifetime),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if err := issue(filepath.Join(dir, "apiserver-etcd-client"), etcdClient, ca, caKey); err != nil {
-		return err
-	}
-	for _, id := range identities {
-		client := &x509.Certificate{
+	leaf := func(cn string, orgs []string, usages ...x509.ExtKeyUsage) *x509.Certificate {
+		return &x509.Certificate{
 			SerialNumber: serial(),
-			Subject:      pkix.Name{CommonName: id.user, Organization: id.groups},
+			Subject:      pkix.Name{CommonName: cn, Organization: orgs},
 			NotBefore:    now,
 			NotAfter:     now.Add(certLifetime),
 			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			ExtKeyUsage:  usages,
 		}
+	}
+	serving := leaf("kube-apiserver", nil, x509.ExtKeyUsageServerAuth)
+	serving.IPAddresses = []net.IP{net.ParseIP(GatewayIP), net.ParseIP(APIServiceIP), net.ParseIP("127.0.0.1")}
+	serving.DNSNames = []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc.cluster.local", "localhost"}
+	// etcd serves and talks to its peer with TLS and takes only the API server's client
+	// certificate: anyone who can write to etcd can run a Pod as root.
+	etcd := leaf("etcd", nil, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	etcd.IPAddresses, etcd.DNSNames = []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}
+	for base, template := range map[string]*x509.Certificate{
+		"apiserver":             serving,
+		"etcd":                  etcd,
+		"apiserver-etcd-client": leaf("kube-apiserver-etcd-client", nil, x509.ExtKeyUsageClientAuth),
+	} {
+		if err := issue(filepath.Join(dir, base), template, ca, caKey); err != nil {
+			return err
+		}
+	}
+	for _, id := range identities {
 		base := filepath.Join(dir, id.file)
-		if err := issue(base, client, ca, caKey); err != nil {
+		if err := issue(base, leaf(id.user, id.groups, x509.ExtKeyUsageClientAuth), ca, caKey); err != nil {
 			return err
 		}
 		if err := writeKubeconfig(base+".kubeconfig", server, filepath.Join(dir, "ca.crt"), base+".crt", base+".key"); err != nil {
