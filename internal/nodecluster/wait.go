@@ -67,8 +67,7 @@ func (u *starter) waitNodeReady() error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(u.ctx, 3*time.Minute)
-	defer cancel()
+	ctx := u.ctx
 	ready := func() error {
 		node, err := cs.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 		if err != nil {
@@ -85,16 +84,9 @@ func (u *starter) waitNodeReady() error {
 		_, err = cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err
 	}
-	for {
-		err := ready()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w; the end of the kubelet's log:\n%s\nof the controller-manager's:\n%s",
-				err, u.l.tail("kubelet", 20), u.l.tail("kube-controller-manager", 10))
-		case <-time.After(500 * time.Millisecond):
-		}
+	// The kubelet never closes exited here (nil): only the deadline ends the wait.
+	if err := waitFor(ctx, "kubelet", u.l, nil, 3*time.Minute, ready); err != nil {
+		return fmt.Errorf("%w\nthe end of the controller-manager's log:\n%s", err, u.l.tail("kube-controller-manager", 10))
 	}
+	return nil
 }
